@@ -1,0 +1,91 @@
+"""One engine and one sessionmaker per app; one session per request.
+
+Views get the request's session from `get_session()`; it is closed when the
+request ends. Transactions are explicit: a view commits what it writes.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, current_app, g
+from sqlalchemy import BigInteger, DateTime, Integer, create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+# BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+MAX_ID = 2**63 - 1
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored and returned as aware UTC datetimes on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:  # SQLite keeps no zone
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_engine(config: dict) -> Engine:
+    url: str = config["DATABASE_URL"]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # WAL lets readers and the one writer work at once in `make dev`.
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=config["DB_POOL_SIZE"],
+        max_overflow=config["DB_POOL_SIZE"],
+        pool_timeout=config["DB_POOL_TIMEOUT"],
+        # A connection the database dropped (restart, failover) is replaced
+        # before use instead of failing the request.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": config["DB_CONNECT_TIMEOUT"]},
+    )
+
+
+def init_app(app: Flask) -> None:
+    engine = make_engine(app.config)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["db_engine"]
+
+
+def get_session() -> Session:
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db_sessionmaker"]()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -1,0 +1,75 @@
+"""Gunicorn settings shared by both services; every one can be overridden
+from the environment. Each service's gunicorn.conf.py imports these and names
+its app and default port."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+from gunicorn.glogging import Logger
+
+
+def _env(name: str, default):
+    return type(default)(os.environ.get(name, default))
+
+
+def bind_address(default_port: int) -> str:
+    return f"{os.environ.get('HOST', '0.0.0.0')}:{_env('PORT', default_port)}"
+
+
+# gthread: keep-alive connections (from the Ingress, from the tweet service's
+# pooled client) and threads that wait on the database or another service.
+worker_class = "gthread"
+workers = _env("WEB_CONCURRENCY", max(2, 2 * (os.cpu_count() or 1)))
+threads = _env("GUNICORN_THREADS", 4)
+timeout = _env("GUNICORN_TIMEOUT", 30)
+# Kubernetes waits preStop (5 s) + this before SIGKILL; see the Helm chart.
+graceful_timeout = _env("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _env("GUNICORN_KEEPALIVE", 5)
+backlog = _env("GUNICORN_BACKLOG", 2048)
+# Heartbeat files on tmpfs: a read-only root filesystem has no /tmp disk I/O to stall on.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+
+
+class JsonAccessLogger(Logger):
+    """One JSON object per request, naming its X-Request-ID."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        self.access_log.info(json.dumps({
+            "time": atoms["t"].strip("[]"),
+            "request_id": atoms.get("{x-request-id}o"),
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "query": atoms["q"],
+            "status": int(atoms["s"]),
+            "bytes": atoms["B"],
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "remote": atoms["h"],
+            "user_agent": atoms["a"],
+        }))
+
+
+logger_class = JsonAccessLogger
+
+
+def on_starting(server):
+    # prometheus_client's multiprocess mode: each worker writes its samples
+    # under this directory and /metrics sums them. Start from an empty one.
+    path = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                 tempfile.mkdtemp(prefix="chirp-metrics-"))
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

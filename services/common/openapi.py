@@ -1,0 +1,87 @@
+"""Completes the OpenAPI document APIFlask generates from the routes and
+their Pydantic models with what every route shares: problem-details errors,
+the request-id header and, on POSTs, Idempotency-Key."""
+from __future__ import annotations
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_REQUEST_ID = {"schema": {"type": "string"}, "description": "Echo of the caller's id, or a new one."}
+_RETRY_AFTER = {"schema": {"type": "string"}, "description": "Seconds to wait before retrying."}
+
+_DESCRIPTIONS = {
+    400: "Malformed request: query, path or body",
+    404: "No such resource",
+    409: "Conflict",
+    413: "Body over 64 KiB",
+    415: "Body is not JSON",
+    422: "Well-formed but invalid",
+    503: "A dependency is unavailable",
+}
+
+
+def _statuses(method: str, path: str, operation: dict) -> set[int]:
+    statuses = {503}
+    if "{" in path or operation.get("parameters"):
+        statuses |= {400, 404} if "{" in path else {400}
+    if method in ("post", "patch", "put"):
+        statuses |= {400, 413, 415, 422}
+    if method == "post":
+        statuses.add(409)
+    return statuses
+
+
+def _problem_response(status: int) -> dict:
+    response = {
+        "description": _DESCRIPTIONS.get(status, "Error"),
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "headers": {"X-Request-ID": _REQUEST_ID},
+    }
+    if status == 503:
+        response["headers"]["Retry-After"] = _RETRY_AFTER
+    return response
+
+
+def add_problem_responses(spec: dict) -> dict:
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for schema in ("HTTPError", "ValidationError"):
+        spec["components"]["schemas"].pop(schema, None)
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            statuses = _statuses(method, path, operation)
+            statuses |= {int(code) for code in responses if code[0] in "45"}
+            if path in ("/healthz", "/metrics", "/openapi.json", "/docs"):
+                statuses = set()
+            for status in statuses:
+                responses[str(status)] = _problem_response(status)
+            for code, response in responses.items():
+                response.setdefault("headers", {})["X-Request-ID"] = _REQUEST_ID
+            parameters = operation.setdefault("parameters", [])
+            parameters.append({"name": "X-Request-ID", "in": "header", "required": False,
+                               "schema": {"type": "string", "maxLength": 128,
+                                          "pattern": "^[\\x20-\\x7e]*$"}})
+            if method == "post":
+                parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                                   "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                              "pattern": "^[\\x21-\\x7e]+$"},
+                                   "description": "Replays the first response for a repeated request."})
+    return spec

@@ -1,0 +1,70 @@
+"""The application factory pieces every service shares."""
+from __future__ import annotations
+
+from apiflask import APIFlask
+from flask import Request, request
+from werkzeug.routing import IntegerConverter
+
+from .db import MAX_ID
+from . import db, logs, metrics, problems, request_id
+from .jsonio import OrjsonProvider
+from .openapi import add_problem_responses
+from .problems import Problem
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class JsonRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None):
+        raise Problem(400, f"The body is not valid JSON: {e}.", title="Bad Request")
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a database id, 1 to 2^63-1; anything else is a 404."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+def _require_json_body() -> None:
+    # Routing errors (404, 405) come first; they are raised after this hook.
+    if request.routing_exception is None and request.method in _BODY_METHODS \
+            and not request.is_json:
+        raise Problem(415, "The request body must be JSON (Content-Type: application/json).")
+
+
+def healthz() -> dict:
+    """Alive: the process can serve. Touches no dependency."""
+    return {"status": "ok"}
+
+
+def readyz():
+    """Ready: the service's own database answers."""
+    try:
+        db.ping(db.get_engine())
+    except Exception:
+        return problems.problem_response(503, "Service Unavailable", "The database is unavailable.",
+                                         type="urn:chirp:problem:dependency-unavailable")
+    return {"status": "ok"}
+
+
+def create_base_app(import_name: str, title: str, config: dict) -> APIFlask:
+    app = APIFlask(import_name, title=title, version="1.0.0", docs_path="/docs")
+    app.json = OrjsonProvider(app)
+    app.request_class = JsonRequest
+    app.url_map.converters["id"] = IdConverter
+    app.config.update(config)
+    app.config["VALIDATION_ERROR_STATUS_CODE"] = 422
+    logs.configure(config["SERVICE_NAME"], config["LOG_LEVEL"])
+
+    request_id.init_app(app)
+    metrics.init_app(app)
+    problems.init_app(app)
+    db.init_app(app)
+    app.before_request(_require_json_body)
+    app.spec_processor(add_problem_responses)
+
+    for rule, view in (("/healthz", healthz), ("/readyz", readyz),
+                       ("/metrics", metrics.metrics_view)):
+        app.add_url_rule(rule, view_func=app.doc(hide=True)(view))
+    return app
