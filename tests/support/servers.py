@@ -102,13 +102,13 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def find_postgres_bindir() -> Path:
-    """Directory holding initdb/pg_ctl/postgres: PATH first (so a developer can pick a
+    """Directory holding initdb and postgres: PATH first (so a developer can pick a
     version), else the newest Debian/Ubuntu /usr/lib/postgresql/<ver>/bin."""
-    on_path = shutil.which("pg_ctl")
+    on_path = shutil.which("initdb")
     if on_path:
-        # Resolve symlinks (e.g. /usr/local/bin/pg_ctl) so `postgres` is found next to it.
+        # Resolve symlinks (e.g. /usr/local/bin/initdb) so `postgres` is found next to it.
         return Path(on_path).resolve().parent
-    versions = [Path(d) for d in glob.glob(PG_LIB_GLOB) if (Path(d) / "pg_ctl").exists()]
+    versions = [Path(d) for d in glob.glob(PG_LIB_GLOB) if (Path(d) / "initdb").exists()]
     if versions:
         return max(versions, key=lambda d: int(d.parent.name.split(".")[0]))
     raise ServerUnavailable(
@@ -116,11 +116,6 @@ def find_postgres_bindir() -> Path:
         "`apt-get install postgresql`; macOS: `brew install postgresql`) or set "
         "TEST_DATABASE_URL to a server where you may create databases"
     )
-
-
-def _sqlalchemy_url(user: str, host: str, port: int, dbname: str, password: str | None = None) -> str:
-    auth = f"{user}:{password}" if password else user
-    return f"postgresql+psycopg2://{auth}@{host}:{port}/{dbname}"
 
 
 class _PostgresBase:
@@ -309,7 +304,7 @@ class PostgresServer(_PostgresBase):
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
     def url(self, name: str) -> str:
-        return _sqlalchemy_url(self.superuser, "127.0.0.1", self.port, name)
+        return f"postgresql+psycopg2://{self.superuser}@127.0.0.1:{self.port}/{name}"
 
     def close(self) -> None:
         """Stop the server and delete the cluster."""
@@ -511,7 +506,8 @@ class ServiceProcess:
 
     ServiceProcess("user_service", env={"DATABASE_URL": ...}).start() runs
     `python -m gunicorn -c services/<service>/gunicorn.conf.py` on 127.0.0.1:<port>
-    (the conf reads HOST, PORT and WEB_CONCURRENCY). `config` overrides the conf path.
+    (the conf reads HOST, PORT and WEB_CONCURRENCY; `threads` becomes --threads, which
+    wins over the conf). `config` overrides the conf path, e.g. for a stand-in app.
     """
 
     def __init__(self, service: str, env: dict[str, str] | None = None, port: int | None = None,
