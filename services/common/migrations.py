@@ -64,3 +64,24 @@ def run_env(target_metadata) -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+
+
+def create_idempotency_keys_table() -> None:
+    """Revision 0001 of each service creates its `idempotency_keys` with this.
+    Frozen like any migration: a later change gets a new function."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    from .db import UTCDateTime
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("claimed_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("location", sa.Text(), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+    )
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from common.db import BigId, UTCDateTime
+from common.migrations import create_idempotency_keys_table
 
 revision = "0001"
 down_revision = None
@@ -30,17 +31,7 @@ def upgrade() -> None:
         sa.Column("user_id", BigId, primary_key=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("key", sa.String(255), primary_key=True),
-        sa.Column("fingerprint", sa.String(64), nullable=False),
-        sa.Column("claimed_at", UTCDateTime(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("location", sa.Text(), nullable=True),
-        sa.Column("body", sa.LargeBinary(), nullable=True),
-    )
-    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    create_idempotency_keys_table()
 
 
 def downgrade() -> None:

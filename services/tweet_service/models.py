@@ -1,0 +1,33 @@
+"""The tweet service's tables. Users live in the user service: `user_id` is
+a reference checked over its HTTP API, not a foreign key."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.db import BigId, UTCDateTime, utcnow
+from common.idempotency import IdempotencyKeyMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tweet(Base):
+    __tablename__ = "tweets"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# A user's timeline, newest first, page after page: one index range scan.
+Index("ix_tweets_user_id_id", Tweet.user_id, Tweet.id.desc())
+
+
+class IdempotencyKey(IdempotencyKeyMixin, Base):
+    pass

@@ -1,0 +1,102 @@
+"""/tweets: post, read one, list (a user's or everyone's, newest first), delete."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import current_app, url_for
+from sqlalchemy import select
+
+from common.db import get_session
+from common.jsonio import json_response
+from common.idempotency import idempotent_post
+from common.pagination import page
+from common.problems import DependencyUnavailable, Problem
+
+from .models import IdempotencyKey, Tweet
+from .schemas import Author, TweetCreate, TweetOut, TweetPage, TweetsQuery
+from .user_client import UserServiceUnavailable
+
+bp = APIBlueprint("tweets", __name__, tag="Tweets")
+
+
+def _users():
+    return current_app.extensions["user_client"]
+
+
+def _user_service_down() -> DependencyUnavailable:
+    return DependencyUnavailable("The user service is unavailable; nothing was stored.")
+
+
+def _body(tweet: Tweet, author: dict | None = None, expand: bool = False) -> dict:
+    # Built here rather than by @bp.output, which would add `"author": null`
+    # to tweets that were not asked to expand it.
+    out = TweetOut.model_validate(tweet)
+    if expand:
+        out.author = Author.model_validate(author) if author else None
+    return out.model_dump(mode="json", exclude_unset=True)
+
+
+@bp.post("/tweets")
+@idempotent_post(IdempotencyKey)
+@bp.input(TweetCreate, arg_name="body")
+@bp.output(TweetOut, status_code=201, description="The tweet, stored")
+@bp.doc(responses={409: "The Idempotency-Key is in use",
+                   422: "Invalid, or the user does not exist",
+                   503: "The user service is unavailable"})
+def create_tweet(body: TweetCreate):
+    try:
+        exists = _users().user_exists(body.user_id)
+    except UserServiceUnavailable:
+        raise _user_service_down() from None
+    if not exists:
+        raise Problem(422, f"User {body.user_id} does not exist.", title="Unprocessable Content",
+                      type="urn:chirp:problem:unknown-user",
+                      errors=[{"field": "user_id", "message": "no such user"}])
+    session = get_session()
+    tweet = Tweet(user_id=body.user_id, content=body.content)
+    session.add(tweet)
+    session.flush()
+    return json_response(_body(tweet), 201,
+                         {"Location": url_for("tweets.get_tweet", tweet_id=tweet.id)})
+
+
+@bp.get("/tweets/<id:tweet_id>")
+@bp.output(TweetOut)
+def get_tweet(tweet_id: int):
+    tweet = get_session().get(Tweet, tweet_id)
+    if tweet is None:
+        raise Problem(404, f"Tweet {tweet_id} does not exist.")
+    return json_response(_body(tweet))
+
+
+@bp.get("/tweets")
+@bp.input(TweetsQuery, location="query", arg_name="query")
+@bp.output(TweetPage, description="A page of tweets, newest first")
+@bp.doc(responses={503: "The user service is unavailable (with `expand=author`)"})
+def list_tweets(query: TweetsQuery):
+    statement = select(Tweet).order_by(Tweet.id.desc()).limit(query.limit + 1)
+    if query.user_id is not None:
+        statement = statement.where(Tweet.user_id == query.user_id)
+    if query.after_id:
+        statement = statement.where(Tweet.id < query.after_id)
+    tweets, next_cursor = page(list(get_session().scalars(statement)), query.limit)
+    expand = query.expand == "author"
+    authors: dict[int, dict] = {}
+    if expand:
+        try:
+            authors = _users().get_users(sorted({t.user_id for t in tweets}))
+        except UserServiceUnavailable:
+            raise _user_service_down() from None
+    data = [_body(t, authors.get(t.user_id), expand) for t in tweets]
+    return json_response({"data": data, "next_cursor": next_cursor})
+
+
+@bp.delete("/tweets/<id:tweet_id>")
+@bp.output({}, status_code=204, description="Deleted")
+def delete_tweet(tweet_id: int):
+    session = get_session()
+    tweet = session.get(Tweet, tweet_id)
+    if tweet is None:
+        raise Problem(404, f"Tweet {tweet_id} does not exist.")
+    session.delete(tweet)
+    session.commit()
+    return ""
