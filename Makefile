@@ -18,10 +18,38 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 
 venv: $(VENV)/.installed ## Create the virtualenv with all dependencies
 
+migrate: venv ## Migrate both services' databases (DATABASE_URL per service; see `run`)
+	DATABASE_URL=$(USER_DATABASE_URL) $(PY) -m user_service upgrade
+	DATABASE_URL=$(TWEET_DATABASE_URL) $(PY) -m tweet_service upgrade
+
+# `make dev`: the try-it-now path. SQLite files under .data/, no Redis, both
+# services on Flask's reloading dev server; Ctrl-C stops both.
+dev: venv ## Run both services locally on :5001 and :5002 (SQLite, no Redis)
+	$(PY) -m user_service upgrade
+	$(PY) -m tweet_service upgrade
+	trap 'kill 0' INT TERM EXIT; \
+	$(PY) -m flask --app user_service.wsgi run --host 127.0.0.1 --port 5001 & \
+	$(PY) -m flask --app tweet_service.wsgi run --host 127.0.0.1 --port 5002 & \
+	wait
+
+# `make run`: production settings (gunicorn) against the databases and Redis
+# named in the environment, migrating first.
+run: venv ## Run both under gunicorn: USER_DATABASE_URL, TWEET_DATABASE_URL, REDIS_URL
+	@test -n "$(USER_DATABASE_URL)" -a -n "$(TWEET_DATABASE_URL)" || \
+		{ echo "set USER_DATABASE_URL and TWEET_DATABASE_URL (and REDIS_URL)"; exit 2; }
+	$(MAKE) --no-print-directory migrate
+	trap 'kill 0' INT TERM EXIT; \
+	DATABASE_URL=$(USER_DATABASE_URL) $(VENV)/bin/gunicorn -c services/user_service/gunicorn.conf.py & \
+	DATABASE_URL=$(TWEET_DATABASE_URL) REDIS_URL= $(VENV)/bin/gunicorn -c services/tweet_service/gunicorn.conf.py & \
+	wait
+
+test: venv ## Run the test suite (real PostgreSQL and Redis, started by the fixtures)
+	$(PY) -m pytest -q -m "not slow"
+
 clean: ## Remove the virtualenv, local data and caches
 	rm -rf $(VENV) .data .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help venv clean
+.PHONY: help venv clean migrate dev run test
 
 include $(wildcard mk/*.mk)
