@@ -47,9 +47,9 @@ def _statuses(method: str, path: str, operation: dict) -> set[int]:
     return statuses
 
 
-def _problem_response(status: int) -> dict:
+def _problem_response(status: int, description: str | None) -> dict:
     response = {
-        "description": _DESCRIPTIONS.get(status, "Error"),
+        "description": description or _DESCRIPTIONS.get(status, "Error"),
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         "headers": {"X-Request-ID": _REQUEST_ID},
     }
@@ -72,7 +72,8 @@ def add_problem_responses(spec: dict) -> dict:
             if path in ("/healthz", "/metrics", "/openapi.json", "/docs"):
                 statuses = set()
             for status in statuses:
-                responses[str(status)] = _problem_response(status)
+                described = responses.get(str(status), {}).get("description")
+                responses[str(status)] = _problem_response(status, described)
             for code, response in responses.items():
                 response.setdefault("headers", {})["X-Request-ID"] = _REQUEST_ID
             parameters = operation.setdefault("parameters", [])

@@ -55,6 +55,7 @@ def create_base_app(import_name: str, title: str, config: dict) -> APIFlask:
     app.url_map.converters["id"] = IdConverter
     app.config.update(config)
     app.config["VALIDATION_ERROR_STATUS_CODE"] = 422
+    app.config["AUTO_SERVERS"] = False  # clients use the address they reached us at
     logs.configure(config["SERVICE_NAME"], config["LOG_LEVEL"])
 
     request_id.init_app(app)
