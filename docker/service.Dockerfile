@@ -50,7 +50,9 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE
 ARG PORT
 
-# Root-owned and read-only for the service user.
+# Root-owned and read-only for the service user. HOME and CHIRP_DATA_DIR
+# (the SQLite fallback when DATABASE_URL is unset: a demo, not production)
+# point at /tmp, the one writable place (tmpfs / emptyDir) at run time.
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
 
@@ -59,6 +61,7 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
+    CHIRP_DATA_DIR=/tmp/chirp-data \
     CHIRP_SERVICE=${SERVICE} \
     PORT=${PORT}
 
