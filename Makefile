@@ -43,8 +43,11 @@ run: venv ## Run both under gunicorn: USER_DATABASE_URL, TWEET_DATABASE_URL, RED
 	DATABASE_URL=$(TWEET_DATABASE_URL) REDIS_URL= $(VENV)/bin/gunicorn -c services/tweet_service/gunicorn.conf.py & \
 	wait
 
+# The quick suites; images, k8s and faults have their own targets (below, mk/).
+TEST_PATHS := tests/test_support.py tests/contract
+
 test: venv ## Run the test suite (real PostgreSQL and Redis, started by the fixtures)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(TEST_PATHS)
 
 clean: ## Remove the virtualenv, local data and caches
 	rm -rf $(VENV) .data .pytest_cache
