@@ -1,0 +1,12 @@
+# The ceiling app under exactly the services' gunicorn settings.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common.gunicorn_settings import *  # noqa: E402,F401,F403
+from common.gunicorn_settings import bind_address  # noqa: E402
+
+wsgi_app = "ceiling:app"
+bind = bind_address(default_port=5009)
