@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 from flask import Request, request
-from werkzeug.routing import IntegerConverter
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from .db import MAX_ID
 from . import db, logs, metrics, problems, request_id
@@ -24,6 +25,14 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map):
         super().__init__(url_map, min=1, max=MAX_ID)
+
+    def to_python(self, value: str) -> int:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            # Not a ValidationError: with it werkzeug answers 405 when the
+            # path also matched the rule of another method (DELETE /users/0).
+            raise NotFound() from None
 
 
 def _require_json_body() -> None:
