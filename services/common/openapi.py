@@ -3,6 +3,8 @@ their Pydantic models with what every route shares: problem-details errors,
 the request-id header and, on POSTs, Idempotency-Key."""
 from __future__ import annotations
 
+from .db import MAX_ID
+
 PROBLEM_SCHEMA = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
@@ -76,10 +78,18 @@ def add_problem_responses(spec: dict) -> dict:
                 responses[str(status)] = _problem_response(status, described)
             for code, response in responses.items():
                 response.setdefault("headers", {})["X-Request-ID"] = _REQUEST_ID
+            if "requestBody" in operation:
+                # A body-taking route answers 415 when the body is missing.
+                operation["requestBody"]["required"] = True
             parameters = operation.setdefault("parameters", [])
+            for parameter in parameters:
+                if parameter["in"] == "path":  # every path parameter is an <id:...>
+                    parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+            # Any value is accepted: an invalid one is replaced, not rejected.
             parameters.append({"name": "X-Request-ID", "in": "header", "required": False,
-                               "schema": {"type": "string", "maxLength": 128,
-                                          "pattern": "^[\\x20-\\x7e]*$"}})
+                               "schema": {"type": "string"},
+                               "description": "Kept if up to 128 printable ASCII characters, "
+                                              "otherwise replaced by a new id."})
             if method == "post":
                 parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
