@@ -245,7 +245,7 @@ def ensure_base_image(force: bool = False) -> str:
     if not force and image_exists(tag):
         log("base image cached:", tag)
         return tag
-    ensure_packages("debootstrap")
+    ensure_packages("debootstrap", "debian-archive-keyring")
     if os.geteuid() != 0:
         raise RuntimeError("debootstrap needs root")
     mirror = _apt_mirror()
