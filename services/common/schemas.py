@@ -4,14 +4,23 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from .db import MAX_ID
 
 # PostgreSQL text cannot hold NUL; refuse it at the door rather than fail later.
 NO_NUL = r"^[^\x00]*$"
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+
+def _integral_number(value):
+    # JSON Schema counts 1.0 as an integer, so it is one here too; strings
+    # and booleans stay invalid (strict=True).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Id = Annotated[int, BeforeValidator(_integral_number), Field(ge=1, le=MAX_ID, strict=True)]
 
 
 def rfc3339(value: datetime) -> str:
