@@ -21,16 +21,15 @@ class UserCreate(RequestBody):
     handle: Handle | None = Field(None, description="Unique whatever the case.")
 
 
-class UserUpdate(RequestBody):
-    name: Name | None = Field(None, description="Cannot be null: omit it to keep the name.")
-    handle: Handle | None = Field(None, description="null removes the handle.")
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name_not_null(cls, value):
-        if value is None:
-            raise ValueError("name cannot be null")
-        return value
+
+class UserUpdate(RequestBody):
+    # Typed `Name`, not `Name | None`: null is invalid, and the document says so.
+    name: Name = Field(None, description="Omit it to keep the name.",
+                       json_schema_extra=_no_default)
+    handle: Handle | None = Field(None, description="null removes the handle.")
 
 
 class UserOut(ResponseBody):
