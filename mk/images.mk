@@ -5,11 +5,11 @@ DOCKER ?= docker
 # Any Debian-like image with python3 + venv; the harness passes a local one.
 PYTHON_IMAGE ?= python:3.12-slim
 IMAGE_PREFIX ?= chirp
-ifeq ($(origin IMAGE_TAG),undefined)
-IMAGE_TAG := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-endif
-IMAGE_REVISION ?= $(or $(shell git rev-parse --verify -q HEAD 2>/dev/null),unknown)
-IMAGE_SOURCE ?= $(or $(shell git config --get remote.origin.url 2>/dev/null),unknown)
+# Computed on first use only (not on every `make` run), then fixed, so both
+# images of one `make images` get the same tag.
+IMAGE_TAG ?= $(eval IMAGE_TAG := $(or $(shell git describe --always --dirty 2>/dev/null),dev))$(IMAGE_TAG)
+IMAGE_REVISION ?= $(eval IMAGE_REVISION := $(or $(shell git rev-parse --verify -q HEAD 2>/dev/null),unknown))$(IMAGE_REVISION)
+IMAGE_SOURCE ?= $(eval IMAGE_SOURCE := $(or $(shell git config --get remote.origin.url 2>/dev/null),unknown))$(IMAGE_SOURCE)
 # Build steps use the host network: it needs no bridge or iptables on the
 # build machine, and reaches the package index wherever the host does.
 DOCKER_BUILD_FLAGS ?= --network=host
