@@ -20,7 +20,7 @@ def _integral_number(value):
     return value
 
 
-Id = Annotated[int, BeforeValidator(_integral_number), Field(ge=1, le=MAX_ID, strict=True)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True), BeforeValidator(_integral_number)]
 
 
 def rfc3339(value: datetime) -> str:
