@@ -1,0 +1,169 @@
+"""The contract suite's stacks: both services wired together for real.
+
+A stack is one storage setup (PostgreSQL + Redis, or the SQLite dev mode
+without Redis) holding:
+
+- `users`: a Flask test client of an in-process user service app;
+- `tweets`: a Flask test client of an in-process tweet service app, whose
+  user-service client calls `user_process` over HTTP;
+- `user_process`: a second replica of the user service, under real gunicorn,
+  on the same user database (and Redis), so cache invalidation must be seen
+  across replicas.
+
+Every test starts from empty tables (ids restart at 1) and an empty Redis.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+import tweet_service
+import user_service
+from support.servers import ServiceProcess, find_free_port, migrate
+
+USER_TABLES = ("users", "cache_invalidations", "idempotency_keys")
+TWEET_TABLES = ("tweets", "idempotency_keys")
+
+
+@dataclass
+class Stack:
+    name: str
+    user_db_url: str
+    tweet_db_url: str
+    redis_url: str | None
+    user_process: ServiceProcess
+    user_app: object = field(init=False)
+    tweet_app: object = field(init=False)
+    users: FlaskClient = field(init=False)
+    tweets: FlaskClient = field(init=False)
+
+    def __post_init__(self):
+        self.user_app = user_service.create_app(self.user_config())
+        self.tweet_app = tweet_service.create_app(self.tweet_config())
+        self.users = self.user_app.test_client()
+        self.tweets = self.tweet_app.test_client()
+        self._user_db = create_engine(self.user_db_url)
+        self._tweet_db = create_engine(self.tweet_db_url)
+
+    # -- building more apps on the same storage (e.g. with a dependency down)
+
+    def user_config(self, **overrides) -> dict:
+        return {"DATABASE_URL": self.user_db_url, "REDIS_URL": self.redis_url, **overrides}
+
+    def tweet_config(self, **overrides) -> dict:
+        return {"DATABASE_URL": self.tweet_db_url, "USER_SERVICE_URL": self.user_process.url,
+                **overrides}
+
+    # -- the second user-service replica, over HTTP
+
+    def replica_get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.user_process.url + path, timeout=10, **kwargs)
+
+    def replica(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, self.user_process.url + path, timeout=10, **kwargs)
+
+    def user_access_log(self) -> list[dict]:
+        """The gunicorn user service's JSON access log lines, oldest first."""
+        lines = []
+        for line in self.user_process.log_text().splitlines():
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if "method" in entry and "status" in entry:
+                    lines.append(entry)
+        return lines
+
+    # -- direct database access, to count what was stored
+
+    def user_db(self) -> Engine:
+        return self._user_db
+
+    def tweet_db(self) -> Engine:
+        return self._tweet_db
+
+    def count(self, engine: Engine, table: str) -> int:
+        with engine.connect() as connection:
+            return connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+    def user_count(self) -> int:
+        return self.count(self._user_db, "users")
+
+    def tweet_count(self) -> int:
+        return self.count(self._tweet_db, "tweets")
+
+    def reset(self) -> None:
+        """Empty every table, restart ids at 1 and flush the cache."""
+        for engine, tables in ((self._user_db, USER_TABLES), (self._tweet_db, TWEET_TABLES)):
+            with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
+                else:
+                    for table in tables:
+                        connection.execute(text(f"DELETE FROM {table}"))
+                    connection.execute(text("DELETE FROM sqlite_sequence"))
+        if self.redis_url:
+            import redis
+
+            with redis.Redis.from_url(self.redis_url) as client:
+                client.flushdb()
+
+    def close(self) -> None:
+        self._user_db.dispose()
+        self._tweet_db.dispose()
+        for app in (self.user_app, self.tweet_app):
+            app.extensions["db_engine"].dispose()
+
+
+def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str | None):
+    migrate("user_service", user_db_url)
+    migrate("tweet_service", tweet_db_url)
+    env = {"DATABASE_URL": user_db_url, "REDIS_URL": redis_url or "", "LOG_LEVEL": "info"}
+    with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
+        stack = Stack(name, user_db_url, tweet_db_url, redis_url, process)
+        try:
+            yield stack
+        finally:
+            stack.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(postgres, redis_server):
+    yield from _start_stack(
+        "postgres",
+        postgres.create_database("contract_users"),
+        postgres.create_database("contract_tweets"),
+        redis_server.url,
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_stack(tmp_path_factory):
+    data = tmp_path_factory.mktemp("contract-sqlite")
+    yield from _start_stack("sqlite", f"sqlite:///{data / 'users.db'}",
+                            f"sqlite:///{data / 'tweets.db'}", None)
+
+
+@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+def stack(request) -> Stack:
+    """Each contract test runs on both stacks."""
+    return request.getfixturevalue(f"{request.param}_stack")
+
+
+@pytest.fixture(autouse=True)
+def _empty_stack(request):
+    """Every test starts on empty databases and an empty cache."""
+    for name in ("stack", "postgres_stack", "sqlite_stack"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A base URL nothing listens on."""
+    return f"http://127.0.0.1:{find_free_port()}"
