@@ -15,6 +15,7 @@ Every test starts from empty tables (ids restart at 1) and an empty Redis.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,8 @@ class Stack:
                 client.flushdb()
 
     def close(self) -> None:
+        # Keep-alive connections to the gunicorn replica would delay its graceful stop.
+        self.tweet_app.extensions["user_client"].session.close()
         self._user_db.dispose()
         self._tweet_db.dispose()
         for app in (self.user_app, self.tweet_app):
@@ -121,8 +124,10 @@ class Stack:
 
 
 def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str | None):
-    migrate("user_service", user_db_url)
-    migrate("tweet_service", tweet_db_url)
+    with ThreadPoolExecutor() as pool:  # two subprocesses: run them side by side
+        for done in [pool.submit(migrate, "user_service", user_db_url),
+                     pool.submit(migrate, "tweet_service", tweet_db_url)]:
+            done.result()
     env = {"DATABASE_URL": user_db_url, "REDIS_URL": redis_url or "", "LOG_LEVEL": "info"}
     with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
         stack = Stack(name, user_db_url, tweet_db_url, redis_url, process)
