@@ -40,6 +40,13 @@ def _require_json_body() -> None:
     if request.routing_exception is None and request.method in _BODY_METHODS \
             and not request.is_json:
         raise Problem(415, "The request body must be JSON (Content-Type: application/json).")
+    # APIFlask reads a JSON `null` body as {}: a PATCH of `null` would be a
+    # silent no-op 200. Every body here is an object; say so.
+    if request.routing_exception is None and request.method in _BODY_METHODS \
+            and request.get_json() is None:
+        raise Problem(422, "The request body must be a JSON object, not null.",
+                      type="urn:chirp:problem:validation-error", title="Unprocessable Content",
+                      errors=[{"field": "body", "message": "must be an object"}])
 
 
 def healthz() -> dict:
