@@ -66,7 +66,7 @@ def _replay(row) -> Response:
 
 
 def _conflict(detail: str) -> Problem:
-    return Problem(409, detail, type="urn:chirp:problem:idempotency-key-in-use", title="Conflict")
+    return Problem(409, detail, type="urn:chirp:problem:idempotency-key-in-use")
 
 
 def _claim(model, key: str, fingerprint: str) -> Response | None:

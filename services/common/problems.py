@@ -15,9 +15,18 @@ from flask import Response, current_app, json
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
+
+
+def status_title(status: int) -> str:
+    """The status's reason phrase, by RFC 9110's names."""
+    return _RFC9110_TITLES.get(status) or HTTP_STATUS_CODES.get(status, "Error")
+
+
+_RFC9110_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 class Problem(HTTPError):
@@ -27,7 +36,8 @@ class Problem(HTTPError):
     def __init__(self, status: int, detail: str, *, type: str = "about:blank",
                  title: str | None = None, errors: list[dict] | None = None,
                  headers: dict | None = None):
-        super().__init__(status, message=title, detail=detail, headers=headers)
+        super().__init__(status, message=title or status_title(status), detail=detail,
+                         headers=headers)
         self.type = type
         self.errors = errors
 
@@ -36,8 +46,7 @@ class DependencyUnavailable(Problem):
     """503: something this service needs is down. Callers may retry later."""
 
     def __init__(self, detail: str):
-        super().__init__(503, detail, type="urn:chirp:problem:dependency-unavailable",
-                         title="Service Unavailable")
+        super().__init__(503, detail, type="urn:chirp:problem:dependency-unavailable")
 
 
 def problem_response(status: int, title: str, detail: str, *, type: str = "about:blank",
@@ -66,7 +75,7 @@ def _validation_problem(error: HTTPError) -> Response:
             for message in messages:
                 errors.append({"field": field, "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request."
-    return problem_response(status, "Bad Request" if status == 400 else "Unprocessable Content",
+    return problem_response(status, status_title(status),
                             detail, type="urn:chirp:problem:validation-error", errors=errors)
 
 
@@ -76,13 +85,15 @@ def _http_error(error: HTTPError) -> Response:
                                 errors=error.errors, headers=error.headers)
     if isinstance(error.detail, dict) and error.status_code in (400, 422):
         return _validation_problem(error)
-    return problem_response(error.status_code, error.message, str(error.detail or error.message),
+    title = status_title(error.status_code)
+    return problem_response(error.status_code, title, str(error.detail or title),
                             headers=error.headers)
 
 
 def _werkzeug_error(error: HTTPException) -> Response:
     headers = dict(error.get_headers())  # keeps e.g. `Allow` on a 405
-    return problem_response(error.code or 500, error.name, error.description or error.name,
+    status = error.code or 500
+    return problem_response(status, status_title(status), error.description or error.name,
                             headers=headers)
 
 

@@ -17,7 +17,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 class JsonRequest(Request):
     def on_json_loading_failed(self, e: ValueError | None):
-        raise Problem(400, f"The body is not valid JSON: {e}.", title="Bad Request")
+        raise Problem(400, f"The body is not valid JSON: {e}.")
 
 
 class IdConverter(IntegerConverter):
@@ -45,7 +45,7 @@ def _require_json_body() -> None:
     if request.routing_exception is None and request.method in _BODY_METHODS \
             and request.get_json() is None:
         raise Problem(422, "The request body must be a JSON object, not null.",
-                      type="urn:chirp:problem:validation-error", title="Unprocessable Content",
+                      type="urn:chirp:problem:validation-error",
                       errors=[{"field": "body", "message": "must be an object"}])
 
 

@@ -48,7 +48,7 @@ def create_tweet(body: TweetCreate):
     except UserServiceUnavailable:
         raise _user_service_down() from None
     if not exists:
-        raise Problem(422, f"User {body.user_id} does not exist.", title="Unprocessable Content",
+        raise Problem(422, f"User {body.user_id} does not exist.",
                       type="urn:chirp:problem:unknown-user",
                       errors=[{"field": "user_id", "message": "no such user"}])
     session = get_session()

@@ -8,11 +8,10 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from common.db import MAX_ID
 from common.pagination import PageQuery
-from common.schemas import Id, RequestBody, ResponseBody, Timestamp
+from common.schemas import Id, RequestBody, ResponseBody, Timestamp, not_blank
 
 # 1 to 280 code points, at least one of them not white space, no NUL.
-Content = Annotated[str, StringConstraints(min_length=1, max_length=280,
-                                           pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=280, pattern=not_blank())]
 
 
 class TweetCreate(RequestBody):

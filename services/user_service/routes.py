@@ -31,8 +31,7 @@ def _not_found(user_id: int) -> Problem:
 
 
 def _handle_taken(handle: str) -> Problem:
-    return Problem(409, f"The handle {handle!r} is taken.", type="urn:chirp:problem:handle-taken",
-                   title="Conflict")
+    return Problem(409, f"The handle {handle!r} is taken.", type="urn:chirp:problem:handle-taken")
 
 
 def _flush_or_conflict(session, handle: str | None) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, RootModel, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstraints, field_validator
 
 from common.pagination import PageQuery
-from common.schemas import NO_NUL, Id, RequestBody, ResponseBody, Timestamp
+from common.schemas import WHITESPACE, Id, RequestBody, ResponseBody, Timestamp, trimmed_text
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
-                                        pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(pattern=trimmed_text(50)),
+                 AfterValidator(lambda name: name.strip(WHITESPACE))]
 Handle = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,15}$")]
 
 MAX_BATCH = 100
