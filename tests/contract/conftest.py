@@ -116,7 +116,7 @@ class Stack:
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
-        self.tweet_app.extensions["user_client"].session.close()
+        self.tweet_app.extensions["user_client"].close()
         self._user_db.dispose()
         self._tweet_db.dispose()
         for app in (self.user_app, self.tweet_app):
