@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from apiflask import APIFlask
+from pydantic import BaseModel
 from flask import Request, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -35,15 +36,15 @@ class IdConverter(IntegerConverter):
             raise NotFound() from None
 
 
-def _require_json_body() -> None:
+def _require_json_object_body() -> None:
     # Routing errors (404, 405) come first; they are raised after this hook.
-    if request.routing_exception is None and request.method in _BODY_METHODS \
-            and not request.is_json:
+    if request.routing_exception is not None or request.method not in _BODY_METHODS:
+        return
+    if not request.is_json:
         raise Problem(415, "The request body must be JSON (Content-Type: application/json).")
     # APIFlask reads a JSON `null` body as {}: a PATCH of `null` would be a
     # silent no-op 200. Every body here is an object; say so.
-    if request.routing_exception is None and request.method in _BODY_METHODS \
-            and request.get_json() is None:
+    if request.get_json() is None:
         raise Problem(422, "The request body must be a JSON object, not null.",
                       type="urn:chirp:problem:validation-error",
                       errors=[{"field": "body", "message": "must be an object"}])
@@ -59,8 +60,7 @@ def readyz():
     try:
         db.ping(db.get_engine())
     except Exception:
-        return problems.problem_response(503, "Service Unavailable", "The database is unavailable.",
-                                         type="urn:chirp:problem:dependency-unavailable")
+        raise problems.DependencyUnavailable("The database is unavailable.") from None
     return {"status": "ok"}
 
 
@@ -78,10 +78,23 @@ def create_base_app(import_name: str, title: str, config: dict) -> APIFlask:
     metrics.init_app(app)
     problems.init_app(app)
     db.init_app(app)
-    app.before_request(_require_json_body)
+    app.before_request(_require_json_object_body)
     app.spec_processor(add_problem_responses)
 
-    for rule, view in (("/healthz", healthz), ("/readyz", readyz),
-                       ("/metrics", metrics.metrics_view)):
-        app.add_url_rule(rule, view_func=app.doc(hide=True)(view))
+    _add_operational_routes(app)
     return app
+
+
+class Status(BaseModel):
+    status: str
+
+
+def _add_operational_routes(app: APIFlask) -> None:
+    app.get("/healthz")(app.output(Status, description="The process can serve")(
+        app.doc(tags=["Operations"])(healthz)))
+    app.get("/readyz")(app.output(Status, description="The database answers")(
+        app.doc(tags=["Operations"], responses={503: "The database is unavailable"})(readyz)))
+    prometheus_text = {"text/plain": {"schema": {"type": "string"}}}
+    app.get("/metrics")(app.doc(tags=["Operations"], responses={
+        200: {"description": "Prometheus text format, summed over workers",
+              "content": prometheus_text}})(metrics.metrics_view))
