@@ -60,7 +60,11 @@ class UserCache:
             log.warning("redis %s failed: %s", operation, error.__class__.__name__)
             return None
         if self.breaker.record_success() and self.on_recovery:
+            # Redis is back after failing: delete the entries whose
+            # invalidation it missed. A value read before that may be one.
             self.on_recovery()
+            if operation == "get":
+                return None
         return result
 
     def get_many(self, ids: list[int]) -> dict[int, bytes]:
