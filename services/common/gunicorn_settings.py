@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 from gunicorn.glogging import Logger
 
@@ -37,23 +38,34 @@ errorlog = "-"
 
 
 class JsonAccessLogger(Logger):
-    """One JSON object per request, naming its X-Request-ID."""
+    """One JSON object per request, naming its X-Request-ID.
+
+    Reads the few fields it logs straight from the response and environ
+    instead of gunicorn's atoms(), which builds a dict of every header and
+    environ entry per request: 20 -> 7 us per request (bench/README.md)."""
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
             return
-        atoms = self.atoms(resp, req, environ, request_time)
+        request_id = None
+        for name, value in resp.headers:
+            if name.lower() == "x-request-id":
+                request_id = value
+                break
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
         self.access_log.info(json.dumps({
-            "time": atoms["t"].strip("[]"),
-            "request_id": atoms.get("{x-request-id}o"),
-            "method": atoms["m"],
-            "path": atoms["U"],
-            "query": atoms["q"],
-            "status": int(atoms["s"]),
-            "bytes": atoms["B"],
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            "request_id": request_id,
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING"),
+            "status": int(status),
+            "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 3),
-            "remote": atoms["h"],
-            "user_agent": atoms["a"],
+            "remote": environ.get("REMOTE_ADDR", "-"),
+            "user_agent": environ.get("HTTP_USER_AGENT", "-"),
         }))
 
 
