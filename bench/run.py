@@ -7,12 +7,13 @@ table. See bench/README.md for how to read it. Knobs (environment):
   BENCH_DURATION=10  seconds measured per workload and system
   BENCH_WARMUP=3     seconds of warm-up before each measurement (not counted)
   BENCH_CONNECTIONS=32, BENCH_WRK_THREADS=2
-  BENCH_WORKERS=2, BENCH_THREADS=8   gunicorn workers/threads for Chirp's two
+  BENCH_WORKERS=2, BENCH_THREADS=4   gunicorn workers/threads for Chirp's two
                      services and the ceiling (see README: why these)
   BENCH_SYSTEMS=seed,chirp,ceiling   a subset, e.g. while profiling
   BENCH_WORKLOADS=users,post,timeline,expand,mixed
   BENCH_SCALE=1      0 skips the 10k/100k/1M scale curve
-  BENCH_KEEP=0       1 leaves everything running (for py-spy) until Enter
+  BENCH_KEEP=0       1 leaves everything running (for py-spy) until
+                     /tmp/chirp-bench-keep.json is deleted
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", 3))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 32))
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", 2))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
-THREADS = int(os.environ.get("BENCH_THREADS", 8))
+THREADS = int(os.environ.get("BENCH_THREADS", 4))
 SYSTEMS = os.environ.get("BENCH_SYSTEMS", "seed,chirp,ceiling").split(",")
 SCALE = os.environ.get("BENCH_SCALE", "1") == "1"
 
@@ -339,8 +340,12 @@ def main() -> int:
                 "chirp": chirp and {"user": chirp.users.url, "tweet": chirp.tweets.url},
                 "ceiling": ceiling and {"user": ceiling.url, "tweet": ceiling.url}}
         if os.environ.get("BENCH_KEEP") == "1":
-            print(json.dumps(urls, indent=1))
-            input("running; Enter stops everything ")
+            keep = Path(tempfile.gettempdir()) / "chirp-bench-keep.json"
+            keep.write_text(json.dumps({**urls, "pids": {
+                "user": chirp and chirp.users.worker_pids(), "tweet": chirp and chirp.tweets.worker_pids()}}))
+            log(f"running until {keep} is deleted")
+            while keep.exists():
+                time.sleep(0.5)
             return 0
         # Systems interleaved per workload, so that noise from the rest of
         # the machine is shared by the figures a ratio compares.
