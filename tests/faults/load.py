@@ -49,6 +49,7 @@ class Result:
     latency: float = 0.0  # from the scheduled start to the final answer
     tag: str = ""
     key: str | None = None
+    retried: list = field(default_factory=list)  # why each earlier attempt was repeated
 
     def json(self):
         return orjson.loads(self.body)
@@ -141,6 +142,7 @@ class Client:
                         break
             if not retry or time.monotonic() + backoff > give_up:
                 break
+            result.retried.append(result.error or result.status)
             time.sleep(backoff)
             backoff = min(backoff * 2, 0.25)
         result.latency = time.monotonic() - start
