@@ -5,6 +5,8 @@ request ends. Transactions are explicit: a view commits what it writes.
 """
 from __future__ import annotations
 
+import os
+import weakref
 from datetime import datetime, timezone
 
 from flask import Flask, current_app, g
@@ -63,8 +65,22 @@ def make_engine(config: dict) -> Engine:
     )
 
 
+def _dispose_in_forked_children(engine: Engine) -> None:
+    """A worker forked from a master that used the engine (gunicorn's
+    preload_app) must not share the master's connections: drop them in the
+    child, without closing them under the master's feet."""
+    engine_ref = weakref.ref(engine)
+
+    def dispose() -> None:
+        if (forked := engine_ref()) is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=dispose)
+
+
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config)
+    _dispose_in_forked_children(engine)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 
@@ -31,6 +30,10 @@ graceful_timeout = _env("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _env("GUNICORN_KEEPALIVE", 5)
 backlog = _env("GUNICORN_BACKLOG", 2048)
 # Heartbeat files on tmpfs: a read-only root filesystem has no /tmp disk I/O to stall on.
+# Load the app once in the master, then fork: workers start at once, so a
+# SIGHUP (reload) never leaves a moment without a worker accepting requests.
+# Connections the master opened are not shared: see common.db.
+preload_app = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
@@ -72,12 +75,17 @@ class JsonAccessLogger(Logger):
 logger_class = JsonAccessLogger
 
 
+# prometheus_client's multiprocess mode: each worker writes its samples under
+# this directory and /metrics sums them. Set before the app (and so
+# prometheus_client) is loaded, which preload_app does before on_starting.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="chirp-metrics-"))
+
+
 def on_starting(server):
-    # prometheus_client's multiprocess mode: each worker writes its samples
-    # under this directory and /metrics sums them. Start from an empty one.
-    path = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                                 tempfile.mkdtemp(prefix="chirp-metrics-"))
-    shutil.rmtree(path, ignore_errors=True)
+    # Start from an empty directory: samples of a previous run would be summed in.
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for name in os.listdir(path) if os.path.isdir(path) else []:
+        os.remove(os.path.join(path, name))
     os.makedirs(path, exist_ok=True)
 
 

@@ -1,35 +1,38 @@
 """Idempotency-Key for POST (draft-ietf-httpapi-idempotency-key-header).
 
-The first request with a key claims it by inserting a row, committed at once
-so that a concurrent duplicate hits the primary key and gets 409 instead of
-racing. The view's writes and the stored response are then committed in one
-transaction: either the resource and its replayable response both exist, or
-neither does, so a retry after a crash can never create a second row.
+A request with a key claims it by inserting the key's row in its own
+transaction, before the view runs; the view's writes and the stored response
+are committed with that row. So either the resource and its replayable
+response both exist, or neither does: a retry after a crash never creates a
+second row, and a worker that dies mid-request leaves nothing behind (the
+database rolls its transaction back when the connection drops).
+
+A duplicate that arrives while the first is in flight waits on the primary
+key for at most IN_FLIGHT_WAIT: if the first commits by then, it gets the
+replay; otherwise 409. (On SQLite, `make dev`, writers are serialised, so a
+duplicate simply waits for the first and gets the replay.)
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import re
 from datetime import datetime, timedelta
 from functools import wraps
 
 import orjson
-from flask import Response, current_app, make_response, request
-from sqlalchemy import Integer, LargeBinary, String, Text, delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from flask import Response, make_response, request
+from sqlalchemy import Integer, LargeBinary, String, Text, delete, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import UTCDateTime, get_session, utcnow
 from .problems import Problem
 
 HEADER = "Idempotency-Key"
 KEEP_FOR = timedelta(hours=24)
-# A claim this old whose request never finished belonged to a worker that
-# died; longer than any request may run (gunicorn's timeout).
-ABANDONED_AFTER = timedelta(seconds=60)
-log = logging.getLogger(__name__)
+IN_FLIGHT_WAIT = "200ms"
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -40,7 +43,6 @@ class IdempotencyKeyMixin:
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     status_code: Mapped[int | None] = mapped_column(Integer)
     location: Mapped[str | None] = mapped_column(Text)
@@ -65,50 +67,46 @@ def _replay(row) -> Response:
     return response
 
 
-def _conflict(detail: str) -> Problem:
-    return Problem(409, detail, type="urn:chirp:problem:idempotency-key-in-use")
+def _in_flight() -> Problem:
+    return Problem(409, f"A request with this {HEADER} is still being processed.",
+                   type="urn:chirp:problem:idempotency-key-in-use")
 
 
-def _claim(model, key: str, fingerprint: str) -> Response | None:
-    """Claim `key` for this request, or answer for it: a replay, 409 or 422."""
-    sessionmaker = current_app.extensions["db_sessionmaker"]
+def _set_lock_timeout(session: Session, value: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = {value}"))
+
+
+def _claim(session: Session, model, key: str, fingerprint: str) -> Response | None:
+    """Insert the key's row in the request's transaction (None), or answer
+    for the key: the stored response, 409 or 422."""
     now = utcnow()
-    with sessionmaker() as session:
-        if random.random() < 0.01:  # forget expired keys now and then
-            with session.begin():
-                session.execute(delete(model).where(model.created_at < now - KEEP_FOR))
-        try:
-            with session.begin():
-                session.add(model(key=key, fingerprint=fingerprint, claimed_at=now, created_at=now))
-            return None
-        except IntegrityError:
-            pass
-        with session.begin():
-            row = session.scalars(select(model).where(model.key == key).with_for_update()).first()
-            if row is None or row.created_at < now - KEEP_FOR:
-                # Gone or expired in the meantime: take it over as new.
-                session.merge(model(key=key, fingerprint=fingerprint, claimed_at=now, created_at=now,
-                                    status_code=None, location=None, body=None))
-                return None
-            if row.fingerprint != fingerprint:
-                raise Problem(422, f"{HEADER} was already used with a different request.",
-                              type="urn:chirp:problem:idempotency-key-reused")
-            if row.status_code is not None:
-                return _replay(row)
-            if row.claimed_at >= now - ABANDONED_AFTER:
-                raise _conflict(f"A request with this {HEADER} is still being processed.")
-            row.claimed_at = now  # the first attempt died mid-way: retry it
-            return None
-
-
-def _release(model, key: str) -> None:
-    """Free the claim of a request that failed, so that it can be retried.
-    If even that fails (database down), the claim expires by itself."""
+    if random.random() < 0.01:  # forget expired keys now and then
+        session.execute(delete(model).where(model.created_at < now - KEEP_FOR))
     try:
-        with current_app.extensions["db_sessionmaker"].begin() as session:
-            session.execute(delete(model).where(model.key == key, model.status_code.is_(None)))
-    except Exception:
-        log.warning("could not release %s; it expires after %s", HEADER, ABANDONED_AFTER)
+        _set_lock_timeout(session, f"'{IN_FLIGHT_WAIT}'")
+        session.add(model(key=key, fingerprint=fingerprint, created_at=now))
+        session.flush()
+        _set_lock_timeout(session, "DEFAULT")
+        return None
+    except IntegrityError:
+        session.rollback()
+    except OperationalError as error:
+        if getattr(error.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        session.rollback()
+        raise _in_flight() from None
+    row = session.get(model, key)
+    if row is None or row.created_at < now - KEEP_FOR:
+        # Expired (or just deleted): the key is free again.
+        if row is not None:
+            session.delete(row)
+            session.commit()
+        return _claim(session, model, key, fingerprint)
+    if row.fingerprint != fingerprint:
+        raise Problem(422, f"{HEADER} was already used with a different request.",
+                      type="urn:chirp:problem:idempotency-key-reused")
+    return _replay(row)
 
 
 def idempotent_post(model):
@@ -121,26 +119,23 @@ def idempotent_post(model):
         def wrapper(*args, **kwargs):
             session = get_session()
             key = request.headers.get(HEADER)
-            if key is None:
-                response = make_response(view(*args, **kwargs))
-                session.commit()
-                return response
-            if not _VALID_KEY.fullmatch(key):
-                raise Problem(400, f"{HEADER} must be 1 to 255 printable characters.")
-            replay = _claim(model, key, _fingerprint())
-            if replay is not None:
-                return replay
+            if key is not None:
+                if not _VALID_KEY.fullmatch(key):
+                    raise Problem(400, f"{HEADER} must be 1 to 255 printable characters.")
+                replay = _claim(session, model, key, _fingerprint())
+                if replay is not None:
+                    return replay
             try:
                 response = make_response(view(*args, **kwargs))
-                session.execute(update(model).where(model.key == key).values(
-                    status_code=response.status_code,
-                    location=response.headers.get("Location"),
-                    body=response.get_data(),
-                ))
+                if key is not None:
+                    session.execute(update(model).where(model.key == key).values(
+                        status_code=response.status_code,
+                        location=response.headers.get("Location"),
+                        body=response.get_data(),
+                    ))
                 session.commit()
             except BaseException:
-                session.rollback()
-                _release(model, key)
+                session.rollback()  # the claim goes with it: the key is free again
                 raise
             return response
 

@@ -78,7 +78,6 @@ def create_idempotency_keys_table() -> None:
         "idempotency_keys",
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("fingerprint", sa.String(64), nullable=False),
-        sa.Column("claimed_at", UTCDateTime(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("location", sa.Text(), nullable=True),
