@@ -56,6 +56,12 @@ test-k8s: k8s-tools ## Offline proof of charts/, k8s/, skaffold.yaml, workflows 
 manifests: k8s-tools ## Regenerate k8s/manifests/ from charts/chirp (default values)
 	$(K8S_PY) k8s/tools/render_manifests.py --helm $(K8S_HELM)
 
+# The service charts vendor (commit) charts/chirp-common-<version>.tgz so they
+# install from a clean checkout; `make test-k8s` fails while it is stale.
+chart-deps: k8s-tools ## Re-vendor the chirp-common library chart into both service charts (after editing it)
+	$(K8S_HELM) dependency build charts/user-service
+	$(K8S_HELM) dependency build charts/tweet-service
+
 # --- clusters ------------------------------------------------------------------
 
 kind-up: ## kind cluster (1 control plane + 2 workers) + Traefik ingress controller + metrics-server
@@ -130,5 +136,5 @@ undeploy: ## Uninstall the release and delete its database volumes
 	-$(HELM) uninstall $(RELEASE) --namespace $(K8S_NAMESPACE) --wait
 	$(KUBECTL) --namespace $(K8S_NAMESPACE) delete pvc -l app.kubernetes.io/instance=$(RELEASE) --ignore-not-found
 
-.PHONY: k8s-tools test-k8s manifests kind-up kind-down minikube-up minikube-down \
+.PHONY: k8s-tools test-k8s manifests chart-deps kind-up kind-down minikube-up minikube-down \
 	cluster-up cluster-down load-images deploy e2e scale undeploy

@@ -1,13 +1,15 @@
 {{/*
-Naming and labels. Every define is prefixed with the chart name: Helm shares
-one template namespace between a parent chart and its subcharts.
+Naming and labels. Every define is prefixed with "chirp-common.": Helm shares
+one template namespace between a parent chart and its subcharts. The context
+is always the calling chart's (`.Chart`, `.Values`, `.Release`), so names and
+labels come out as that chart's (user-service, tweet-service).
 */}}
 
-{{- define "tweet-service.name" -}}
+{{- define "chirp-common.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{- define "tweet-service.fullname" -}}
+{{- define "chirp-common.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
@@ -20,35 +22,35 @@ one template namespace between a parent chart and its subcharts.
 {{- end }}
 {{- end }}
 
-{{- define "tweet-service.chart" -}}
+{{- define "chirp-common.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/* Labels common to every object; pass (dict "ctx" . "component" "api"). */}}
-{{- define "tweet-service.labels" -}}
-helm.sh/chart: {{ include "tweet-service.chart" .ctx }}
-{{ include "tweet-service.selectorLabels" . }}
+{{- define "chirp-common.labels" -}}
+helm.sh/chart: {{ include "chirp-common.chart" .ctx }}
+{{ include "chirp-common.selectorLabels" . }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: chirp
 {{- end }}
 
 {{/* Immutable selector labels; pass (dict "ctx" . "component" "api"). */}}
-{{- define "tweet-service.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "tweet-service.name" .ctx }}
+{{- define "chirp-common.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chirp-common.name" .ctx }}
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{- define "tweet-service.serviceAccountName" -}}
+{{- define "chirp-common.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
-{{- default (include "tweet-service.fullname" .) .Values.serviceAccount.name }}
+{{- default (include "chirp-common.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
-{{- define "tweet-service.image" -}}
+{{- define "chirp-common.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
@@ -56,11 +58,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{- define "tweet-service.postgresql.fullname" -}}
-{{- printf "%s-postgresql" (include "tweet-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- define "chirp-common.postgresql.fullname" -}}
+{{- printf "%s-postgresql" (include "chirp-common.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{- define "tweet-service.postgresql.image" -}}
+{{- define "chirp-common.postgresql.image" -}}
 {{- with .Values.postgresql.image }}
 {{- if .digest }}
 {{- printf "%s@%s" .repository .digest }}
@@ -71,18 +73,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* Where DATABASE_URL comes from: (list secretName key). */}}
-{{- define "tweet-service.databaseSecretRef" -}}
+{{- define "chirp-common.databaseSecretRef" -}}
 {{- if .Values.postgresql.enabled -}}
-{{ include "tweet-service.postgresql.fullname" . }} database-url
+{{ include "chirp-common.postgresql.fullname" . }} database-url
 {{- else if .Values.externalDatabase.existingSecret -}}
 {{ .Values.externalDatabase.existingSecret }} {{ .Values.externalDatabase.existingSecretKey }}
 {{- else -}}
-{{ include "tweet-service.fullname" . }} database-url
+{{ include "chirp-common.fullname" . }} database-url
 {{- end }}
 {{- end }}
 
 {{/* Fail early on contradictory settings, before anything reaches the API. */}}
-{{- define "tweet-service.validate" -}}
+{{- define "chirp-common.validate" -}}
 {{- $ext := or .Values.externalDatabase.url .Values.externalDatabase.existingSecret }}
 {{- if and .Values.postgresql.enabled $ext }}
 {{- fail "Set either postgresql.enabled=true or externalDatabase.url/existingSecret, not both." }}
@@ -102,7 +104,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* The restricted Pod Security profile, container level. */}}
-{{- define "tweet-service.containerSecurityContext" -}}
+{{- define "chirp-common.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 runAsNonRoot: true
@@ -113,12 +115,12 @@ seccompProfile:
 {{- end }}
 
 {{/* Env shared by the serving container and the migration Job. */}}
-{{- define "tweet-service.env" -}}
+{{- define "chirp-common.env" -}}
 envFrom:
   - configMapRef:
-      name: {{ include "tweet-service.fullname" . }}
+      name: {{ include "chirp-common.fullname" . }}
 env:
-  {{- $db := include "tweet-service.databaseSecretRef" . | splitList " " }}
+  {{- $db := include "chirp-common.databaseSecretRef" . | splitList " " }}
   - name: DATABASE_URL
     valueFrom:
       secretKeyRef:
@@ -135,14 +137,14 @@ env:
   - name: REDIS_URL
     valueFrom:
       secretKeyRef:
-        name: {{ include "tweet-service.fullname" $ }}
+        name: {{ include "chirp-common.fullname" $ }}
         key: redis-url
   {{- end }}
   {{- end }}
 {{- end }}
 
 {{/* Writable scratch space on a read-only root filesystem. */}}
-{{- define "tweet-service.scratchVolumes" -}}
+{{- define "chirp-common.scratchVolumes" -}}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
@@ -152,14 +154,14 @@ env:
     sizeLimit: 64Mi
 {{- end }}
 
-{{- define "tweet-service.scratchMounts" -}}
+{{- define "chirp-common.scratchMounts" -}}
 - name: tmp
   mountPath: /tmp
 - name: dev-shm
   mountPath: /dev/shm
 {{- end }}
 
-{{- define "tweet-service.podSecurityContext" -}}
+{{- define "chirp-common.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: 10001
 runAsGroup: 10001
