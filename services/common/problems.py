@@ -34,10 +34,8 @@ class Problem(HTTPError):
     means the HTTP status says it all (RFC 9457, section 4.2.1)."""
 
     def __init__(self, status: int, detail: str, *, type: str = "about:blank",
-                 title: str | None = None, errors: list[dict] | None = None,
-                 headers: dict | None = None):
-        super().__init__(status, message=title or status_title(status), detail=detail,
-                         headers=headers)
+                 errors: list[dict] | None = None, headers: dict | None = None):
+        super().__init__(status, message=status_title(status), detail=detail, headers=headers)
         self.type = type
         self.errors = errors
 
@@ -49,9 +47,13 @@ class DependencyUnavailable(Problem):
         super().__init__(503, detail, type="urn:chirp:problem:dependency-unavailable")
 
 
-def problem_response(status: int, title: str, detail: str, *, type: str = "about:blank",
+def database_unavailable() -> DependencyUnavailable:
+    return DependencyUnavailable("The database is unavailable.")
+
+
+def problem_response(status: int, detail: str, *, type: str = "about:blank",
                      errors: list[dict] | None = None, headers: dict | None = None) -> Response:
-    body = {"type": type, "title": title, "status": status, "detail": detail}
+    body = {"type": type, "title": status_title(status), "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
@@ -75,26 +77,23 @@ def _validation_problem(error: HTTPError) -> Response:
             for message in messages:
                 errors.append({"field": field, "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request."
-    return problem_response(status, status_title(status),
-                            detail, type="urn:chirp:problem:validation-error", errors=errors)
+    return problem_response(status, detail, type="urn:chirp:problem:validation-error",
+                            errors=errors)
 
 
 def _http_error(error: HTTPError) -> Response:
     if isinstance(error, Problem):
-        return problem_response(error.status_code, error.message, error.detail, type=error.type,
+        return problem_response(error.status_code, error.detail, type=error.type,
                                 errors=error.errors, headers=error.headers)
     if isinstance(error.detail, dict) and error.status_code in (400, 422):
         return _validation_problem(error)
-    title = status_title(error.status_code)
-    return problem_response(error.status_code, title, str(error.detail or title),
+    return problem_response(error.status_code, str(error.detail or error.message),
                             headers=error.headers)
 
 
 def _werkzeug_error(error: HTTPException) -> Response:
     headers = dict(error.get_headers())  # keeps e.g. `Allow` on a 405
-    status = error.code or 500
-    return problem_response(status, status_title(status), error.description or error.name,
-                            headers=headers)
+    return problem_response(error.code or 500, error.description or error.name, headers=headers)
 
 
 def _database_error(error: DBAPIError | PoolTimeoutError) -> Response:
@@ -104,13 +103,12 @@ def _database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     ):
         return _unexpected_error(error)
     log.warning("database unavailable: %s", error.__class__.__name__)
-    return problem_response(503, "Service Unavailable", "The database is unavailable.",
-                            type="urn:chirp:problem:dependency-unavailable")
+    return _http_error(database_unavailable())
 
 
 def _unexpected_error(error: Exception) -> Response:
     log.exception("unhandled error")
-    return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
+    return problem_response(500, "An unexpected error occurred.")
 
 
 def init_app(app: APIFlask) -> None:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from apiflask import APIFlask
-from pydantic import BaseModel
 from flask import Request, request
+from pydantic import BaseModel
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from .db import MAX_ID
 from . import db, logs, metrics, problems, request_id
+from .db import MAX_ID
 from .jsonio import OrjsonProvider
 from .openapi import add_problem_responses
 from .problems import Problem
@@ -60,7 +60,7 @@ def readyz():
     try:
         db.ping(db.get_engine())
     except Exception:
-        raise problems.DependencyUnavailable("The database is unavailable.") from None
+        raise problems.database_unavailable() from None
     return {"status": "ok"}
 
 
