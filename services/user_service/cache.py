@@ -2,7 +2,12 @@
 
 Entries hold the user's JSON exactly as served, so a hit is returned without
 touching the database or re-serialising. Ids that do not exist are cached
-too, briefly, as an empty value. Redis is optional: every error is counted
+too, briefly, as an empty value.
+
+A write does not delete its entry but replaces it with a short-lived
+INVALIDATED marker, and lookups only fill an absent key (SET NX). Otherwise
+a lookup that read the row just before the write committed could put the old
+value back just after the write's delete, for a whole TTL. Redis is optional: every error is counted
 and the caller falls back to the database, and a circuit breaker keeps a
 frozen Redis from adding its timeout to every request.
 """
@@ -25,12 +30,16 @@ CACHE_LOOKUPS = Counter("user_cache_lookups_total", "User cache lookups by resul
 CACHE_ERRORS = Counter("user_cache_errors_total", "Redis errors, by operation.", ["operation"])
 
 MISSING = b""  # the cached value of an id that does not exist
+INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
 
 
 class UserCache:
-    def __init__(self, url: str | None, ttl: int, negative_ttl: int, socket_timeout: float):
+    def __init__(self, url: str | None, ttl: int, negative_ttl: int, socket_timeout: float,
+                 invalidation_hold: int = 5):
         self.ttl = ttl
         self.negative_ttl = negative_ttl
+        # Longer than a lookup takes from its database read to its SET.
+        self.invalidation_hold = invalidation_hold
         self.breaker = CircuitBreaker(threshold=1, reset_after=1.0)
         self.on_recovery = None  # called when Redis answers again after failing
         self.redis = None
@@ -75,7 +84,7 @@ class UserCache:
         if values is None:
             CACHE_LOOKUPS.labels("error").inc(len(ids))
             return {}
-        found = {i: v for i, v in zip(ids, values) if v is not None}
+        found = {i: v for i, v in zip(ids, values) if v is not None and v != INVALIDATED}
         CACHE_LOOKUPS.labels("hit").inc(len(found))
         CACHE_LOOKUPS.labels("miss").inc(len(ids) - len(found))
         return found
@@ -87,19 +96,27 @@ class UserCache:
         def write(r):
             with r.pipeline(transaction=False) as pipe:
                 for user_id, body in users.items():
-                    pipe.set(self.key(user_id), body, ex=self.ttl)
+                    pipe.set(self.key(user_id), body, ex=self.ttl, nx=True)
                 for user_id in missing:
-                    pipe.set(self.key(user_id), MISSING, ex=self.negative_ttl)
+                    pipe.set(self.key(user_id), MISSING, ex=self.negative_ttl, nx=True)
                 pipe.execute()
             return True
 
         self._call("set", write)
 
     def invalidate(self, user_ids: list[int]) -> bool:
-        """Delete entries; False if Redis could not be told."""
+        """Mark entries invalidated; False if Redis could not be told."""
         if self.redis is None:
             return True
-        return bool(self._call("delete", lambda r: r.delete(*[self.key(i) for i in user_ids]) + 1))
+
+        def mark(r):
+            with r.pipeline(transaction=False) as pipe:
+                for user_id in user_ids:
+                    pipe.set(self.key(user_id), INVALIDATED, ex=self.invalidation_hold)
+                pipe.execute()
+            return True
+
+        return bool(self._call("invalidate", mark))
 
 
 class InvalidationReplayer:
