@@ -34,13 +34,17 @@ dev: venv ## Run both services locally on :5001 and :5002 (SQLite, no Redis)
 
 # `make run`: production settings (gunicorn) against the databases and Redis
 # named in the environment, migrating first.
+USER_PORT ?= 5001
+TWEET_PORT ?= 5002
 run: venv ## Run both under gunicorn: USER_DATABASE_URL, TWEET_DATABASE_URL, REDIS_URL
 	@test -n "$(USER_DATABASE_URL)" -a -n "$(TWEET_DATABASE_URL)" || \
 		{ echo "set USER_DATABASE_URL and TWEET_DATABASE_URL (and REDIS_URL)"; exit 2; }
 	$(MAKE) --no-print-directory migrate
 	trap 'kill 0' INT TERM EXIT; \
-	DATABASE_URL=$(USER_DATABASE_URL) $(VENV)/bin/gunicorn -c services/user_service/gunicorn.conf.py & \
-	DATABASE_URL=$(TWEET_DATABASE_URL) REDIS_URL= $(VENV)/bin/gunicorn -c services/tweet_service/gunicorn.conf.py & \
+	PORT=$(USER_PORT) DATABASE_URL=$(USER_DATABASE_URL) \
+		$(VENV)/bin/gunicorn -c services/user_service/gunicorn.conf.py & \
+	PORT=$(TWEET_PORT) DATABASE_URL=$(TWEET_DATABASE_URL) USER_SERVICE_URL=http://127.0.0.1:$(USER_PORT) \
+		$(VENV)/bin/gunicorn -c services/tweet_service/gunicorn.conf.py & \
 	wait
 
 # The quick suites; images, k8s and faults have their own targets (below, mk/).
