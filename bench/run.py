@@ -57,6 +57,13 @@ N_TWEETS = 50_000         # preloaded, 20 each for users 1..N_TWEETERS
 N_TWEETERS = 2_500        # GET /tweets?user_id= picks among these: full first pages
 SCALE_SIZES = (10_000, 100_000, 1_000_000)
 SCALE_USERS = 100         # the scale curve's tweets are spread over 100 users
+# wrk opens its connections all at once, and one gunicorn worker can accept
+# every one of them before the other wakes up: that worker then serves alone
+# (seen: one worker at 1.06 CPU, the other at 0, a third of the throughput,
+# in one round of three). Capping connections per worker at an even share
+# spreads them; Chirp and the ceiling get the same settings.
+GUNICORN_ENV = {"LOG_LEVEL": "WARNING",
+                "GUNICORN_WORKER_CONNECTIONS": str(-(-CONNECTIONS // WORKERS) + THREADS)}
 SCALE_SECONDS = max(3, DURATION // 2)
 # The scale curve asks what one query costs as the table grows, so it runs
 # below saturation: at 32 connections the latency would be queueing, which
@@ -190,7 +197,7 @@ class Chirp:
             SELECT 'User ' || i, 'user' || i, now() FROM generate_series(1, {N_USERS}) i;
             ANALYZE users;""")
         self.load_tweets(0, N_TWEETS, N_TWEETERS)
-        common = {"LOG_LEVEL": "WARNING"}
+        common = GUNICORN_ENV
         self.users = ServiceProcess("user_service", workers=WORKERS, threads=THREADS, env={
             **common, "DATABASE_URL": self.user_db, "REDIS_URL": self.redis.url}).start()
         self.tweets = ServiceProcess("tweet_service", workers=WORKERS, threads=THREADS, env={
@@ -354,7 +361,7 @@ def main() -> int:
             chirp = Chirp().start()
         if "ceiling" in SYSTEMS:
             ceiling = ServiceProcess("ceiling", config=BENCH / "ceiling.conf.py", workers=WORKERS,
-                                     threads=THREADS, env={"LOG_LEVEL": "WARNING"}).start()
+                                     threads=THREADS, env=GUNICORN_ENV).start()
         urls = {"seed": seed and {"user": seed.user_url, "tweet": seed.tweet_url},
                 "chirp": chirp and {"user": chirp.users.url, "tweet": chirp.tweets.url},
                 "ceiling": ceiling and {"user": ceiling.url, "tweet": ceiling.url}}

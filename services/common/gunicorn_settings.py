@@ -24,6 +24,10 @@ def bind_address(default_port: int) -> str:
 worker_class = "gthread"
 workers = _env("WEB_CONCURRENCY", max(2, 2 * (os.cpu_count() or 1)))
 threads = _env("GUNICORN_THREADS", 4)
+# Connections one worker holds at most (active + keep-alive). Workers accept
+# from one shared socket, so a burst of new connections can all land on one
+# worker while the others idle; a cap makes the rest go elsewhere.
+worker_connections = _env("GUNICORN_WORKER_CONNECTIONS", 1000)
 timeout = _env("GUNICORN_TIMEOUT", 30)
 # Kubernetes waits preStop (5 s) + this before SIGKILL; see the Helm chart.
 graceful_timeout = _env("GUNICORN_GRACEFUL_TIMEOUT", 20)
