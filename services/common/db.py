@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from .problems import Problem
+
 # BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -100,6 +102,14 @@ def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def get_or_404(model, ident: int, *, with_for_update: bool = False):
+    """The row with primary key `ident`, or a 404 problem naming it."""
+    row = get_session().get(model, ident, with_for_update=with_for_update)
+    if row is None:
+        raise Problem(404, f"{model.__name__} {ident} does not exist.")
+    return row
 
 
 def ping(engine: Engine) -> None:

@@ -5,7 +5,7 @@ from apiflask import APIBlueprint
 from flask import current_app, url_for
 from sqlalchemy import select
 
-from common.db import get_session
+from common.db import get_or_404, get_session
 from common.jsonio import json_response
 from common.idempotency import idempotent_post
 from common.pagination import page
@@ -62,10 +62,7 @@ def create_tweet(body: TweetCreate):
 @bp.get("/tweets/<id:tweet_id>")
 @bp.output(TweetOut)
 def get_tweet(tweet_id: int):
-    tweet = get_session().get(Tweet, tweet_id)
-    if tweet is None:
-        raise Problem(404, f"Tweet {tweet_id} does not exist.")
-    return json_response(_body(tweet))
+    return json_response(_body(get_or_404(Tweet, tweet_id)))
 
 
 @bp.get("/tweets")
@@ -94,9 +91,6 @@ def list_tweets(query: TweetsQuery):
 @bp.output({}, status_code=204, description="Deleted")
 def delete_tweet(tweet_id: int):
     session = get_session()
-    tweet = session.get(Tweet, tweet_id)
-    if tweet is None:
-        raise Problem(404, f"Tweet {tweet_id} does not exist.")
-    session.delete(tweet)
+    session.delete(get_or_404(Tweet, tweet_id))
     session.commit()
     return ""

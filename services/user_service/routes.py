@@ -7,7 +7,7 @@ from flask import Response, current_app, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from common.db import get_session
+from common.db import get_or_404, get_session
 from common.idempotency import idempotent_post
 from common.pagination import page
 from common.problems import Problem
@@ -113,9 +113,7 @@ def list_users(query: UsersQuery):
 @bp.doc(responses={409: "The handle is taken"})
 def update_user(user_id: int, body: UserUpdate):
     session = get_session()
-    user = session.get(User, user_id, with_for_update=True)
-    if user is None:
-        raise _not_found(user_id)
+    user = get_or_404(User, user_id, with_for_update=True)
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(user, field, value)
     _flush_or_conflict(session, body.handle)
@@ -128,10 +126,7 @@ def update_user(user_id: int, body: UserUpdate):
 @bp.output({}, status_code=204, description="Deleted")
 def delete_user(user_id: int):
     session = get_session()
-    user = session.get(User, user_id)
-    if user is None:
-        raise _not_found(user_id)
-    session.delete(user)
+    session.delete(get_or_404(User, user_id))
     session.commit()
     _invalidate(user_id)
     return ""
