@@ -31,14 +31,14 @@ class UserServiceUnavailable(Exception):
 class UserClient:
     def __init__(self, config: dict):
         self.base_url = config["USER_SERVICE_URL"]
-        self.timeout = (config["USER_SERVICE_CONNECT_TIMEOUT"], config["USER_SERVICE_READ_TIMEOUT"])
         self.breaker = CircuitBreaker(config["BREAKER_THRESHOLD"], config["BREAKER_RESET_SECONDS"])
         retry = Retry(total=config["USER_SERVICE_RETRIES"], backoff_factor=0.05,
                       status_forcelist=(502, 503, 504), allowed_methods={"GET"},
                       raise_on_status=False, respect_retry_after_header=False)
         self.pool = urllib3.PoolManager(
             num_pools=2, maxsize=config["USER_SERVICE_POOL_SIZE"], retries=retry,
-            timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]))
+            timeout=urllib3.Timeout(connect=config["USER_SERVICE_CONNECT_TIMEOUT"],
+                                    read=config["USER_SERVICE_READ_TIMEOUT"]))
 
     def close(self) -> None:
         """Close the pooled keep-alive connections."""
