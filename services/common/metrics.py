@@ -24,13 +24,22 @@ def _start_timer() -> None:
     g.request_started = time.perf_counter()
 
 
+# (method, route, status) -> its request counter and latency histogram. The
+# set is as small as the routes times the statuses, and labels() costs a
+# validation and a lock per call.
+_series: dict[tuple[str, str, str], tuple] = {}
+
+
 def _observe(response):
     route = request.url_rule.rule if request.url_rule else "<unmatched>"
     labels = (request.method, route, str(response.status_code))
-    REQUESTS.labels(*labels).inc()
+    series = _series.get(labels)
+    if series is None:
+        series = _series[labels] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    series[0].inc()
     started = g.get("request_started")
     if started is not None:
-        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        series[1].observe(time.perf_counter() - started)
     return response
 
 

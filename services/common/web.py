@@ -64,8 +64,24 @@ def readyz():
     return {"status": "ok"}
 
 
+class ChirpFlask(APIFlask):
+    def __init__(self, *args, **kwargs):
+        self._sync_functions: dict = {}
+        super().__init__(*args, **kwargs)
+
+    def ensure_sync(self, func):
+        # Flask asks this of every hook and view on every request (eight
+        # times for a GET here), and each answer costs an inspect coroutine
+        # check. A function's answer never changes: remember it.
+        try:
+            return self._sync_functions[func]
+        except KeyError:
+            sync = self._sync_functions[func] = super().ensure_sync(func)
+            return sync
+
+
 def create_base_app(import_name: str, title: str, config: dict) -> APIFlask:
-    app = APIFlask(import_name, title=title, version="1.0.0", docs_path="/docs")
+    app = ChirpFlask(import_name, title=title, version="1.0.0", docs_path="/docs")
     app.json = OrjsonProvider(app)
     app.request_class = JsonRequest
     app.url_map.converters["id"] = IdConverter
