@@ -55,6 +55,7 @@ SCALE = os.environ.get("BENCH_SCALE", "1") == "1"
 N_USERS = 10_000          # GET /users/{id} picks among all of them
 N_TWEETS = 50_000         # preloaded, 20 each for users 1..N_TWEETERS
 N_TWEETERS = 2_500        # GET /tweets?user_id= picks among these: full first pages
+WARM_PASSES = 6
 SCALE_SIZES = (10_000, 100_000, 1_000_000)
 SCALE_USERS = 100         # the scale curve's tweets are spread over 100 users
 # wrk opens its connections all at once, and one gunicorn worker can accept
@@ -202,10 +203,14 @@ class Chirp:
             **common, "DATABASE_URL": self.user_db, "REDIS_URL": self.redis.url}).start()
         self.tweets = ServiceProcess("tweet_service", workers=WORKERS, threads=THREADS, env={
             **common, "DATABASE_URL": self.tweet_db, "USER_SERVICE_URL": self.users.url}).start()
-        # Warm the cache: every user once, 100 per batch lookup.
-        for first in range(1, N_USERS + 1, 100):
-            ids = ",".join(map(str, range(first, min(first + 100, N_USERS + 1))))
-            urllib.request.urlopen(f"{self.users.url}/users?ids={ids}").read()
+        # Warm the cache, both tiers: every user, 100 per batch lookup, in
+        # WARM_PASSES passes. Each request lands on whichever worker accepts
+        # it and fills that worker's near cache: after 6 passes a worker has
+        # missed a batch with a chance of 1 in 64.
+        for _ in range(WARM_PASSES):
+            for first in range(1, N_USERS + 1, 100):
+                ids = ",".join(map(str, range(first, min(first + 100, N_USERS + 1))))
+                urllib.request.urlopen(f"{self.users.url}/users?ids={ids}").read()
         return self
 
     def sql(self, db: str, statements: str) -> None:

@@ -20,7 +20,8 @@ def create_app(config: dict | None = None) -> APIFlask:
     migrations.check_current(app.extensions["db_engine"], MIGRATIONS, "user_service")
 
     cache = UserCache(settings["REDIS_URL"], settings["CACHE_TTL_SECONDS"],
-                      settings["CACHE_NEGATIVE_TTL_SECONDS"], settings["CACHE_SOCKET_TIMEOUT"])
+                      settings["CACHE_NEGATIVE_TTL_SECONDS"], settings["CACHE_SOCKET_TIMEOUT"],
+                      near_size=settings["NEAR_CACHE_SIZE"])
     app.extensions["user_cache"] = cache
     app.extensions["cache_replayer"] = InvalidationReplayer(cache, app.extensions["db_sessionmaker"])
 

@@ -1,5 +1,6 @@
 """Cache-aside for user lookups in Redis.
 
+Two tiers: a copy per worker process (near_cache.NearCache), then Redis.
 Entries hold the user's JSON exactly as served, so a hit is returned without
 touching the database or re-serialising. Ids that do not exist are cached
 too, briefly, as an empty value.
@@ -18,24 +19,33 @@ import time
 
 import redis
 from prometheus_client import Counter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import delete, select
 
 from common.breaker import CircuitBreaker, CircuitOpen
 
 from .models import CacheInvalidation
+from .near_cache import NearCache
 
 log = logging.getLogger(__name__)
 
-CACHE_LOOKUPS = Counter("user_cache_lookups_total", "User cache lookups by result.", ["result"])
+CACHE_LOOKUPS = Counter("user_cache_lookups_total",
+                        "User cache lookups by result and by the tier that answered: "
+                        "near (the worker's own copy) or redis.", ["result", "tier"])
 CACHE_ERRORS = Counter("user_cache_errors_total", "Redis errors, by operation.", ["operation"])
+NEAR_HITS, REDIS_HITS, REDIS_MISSES, REDIS_ERRORS = (  # bound once: labels() costs a lookup per call
+    CACHE_LOOKUPS.labels(result, tier) for result, tier in
+    (("hit", "near"), ("hit", "redis"), ("miss", "redis"), ("error", "redis")))
 
 MISSING = b""  # the cached value of an id that does not exist
 INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
+CHANNEL = "user:v1:invalidations"  # ids of written users, comma-separated, for the near caches
 
 
 class UserCache:
     def __init__(self, url: str | None, ttl: int, negative_ttl: int, socket_timeout: float,
-                 invalidation_hold: int = 5):
+                 near_size: int = 0, invalidation_hold: int = 5):
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         # Longer than a lookup takes from its database read to its SET.
@@ -43,10 +53,20 @@ class UserCache:
         self.breaker = CircuitBreaker(threshold=1, reset_after=1.0)
         self.on_recovery = None  # called when Redis answers again after failing
         self.redis = None
+        self.near = None
         if url:
             self.redis = redis.Redis.from_url(
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
                 retry_on_timeout=False, health_check_interval=30)
+        if url and near_size:
+            # No retries on the subscription: a reconnect would resubscribe
+            # silently, and whatever was published in between would be lost.
+            def subscriber() -> redis.Redis:
+                return redis.Redis.from_url(
+                    url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
+                    retry=Retry(NoBackoff(), 0))
+
+            self.near = NearCache(subscriber, CHANNEL, size=near_size, ttl=ttl, lease=socket_timeout)
 
     @staticmethod
     def key(user_id: int) -> str:
@@ -76,20 +96,31 @@ class UserCache:
                 return None
         return result
 
-    def get_many(self, ids: list[int]) -> dict[int, bytes]:
-        """Cached JSON (or MISSING) for the ids Redis has; the rest are misses."""
+    def get_many(self, ids: list[int]) -> tuple[dict[int, bytes], int]:
+        """Cached JSON (or MISSING) for the ids a tier has; the rest are misses.
+        Also the near cache's generation, for put_many."""
         if self.redis is None:
-            return {}
+            return {}, 0
+        found, generation = self.near.get_many(ids) if self.near else ({}, 0)
+        if found:
+            NEAR_HITS.inc(len(found))
+            if len(found) == len(ids):
+                return found, generation
+            ids = [i for i in ids if i not in found]
         values = self._call("get", lambda r: r.mget([self.key(i) for i in ids]))
         if values is None:
-            CACHE_LOOKUPS.labels("error").inc(len(ids))
-            return {}
-        found = {i: v for i, v in zip(ids, values) if v is not None and v != INVALIDATED}
-        CACHE_LOOKUPS.labels("hit").inc(len(found))
-        CACHE_LOOKUPS.labels("miss").inc(len(ids) - len(found))
-        return found
+            REDIS_ERRORS.inc(len(ids))
+            return found, generation
+        from_redis = {i: v for i, v in zip(ids, values) if v is not None and v != INVALIDATED}
+        REDIS_HITS.inc(len(from_redis))
+        REDIS_MISSES.inc(len(ids) - len(from_redis))
+        if self.near:
+            self.near.fill({i: v for i, v in from_redis.items() if v != MISSING}, generation)
+        return {**found, **from_redis}, generation
 
-    def put_many(self, users: dict[int, bytes], missing: list[int]) -> None:
+    def put_many(self, users: dict[int, bytes], missing: list[int], generation: int) -> None:
+        """Cache what a lookup read from the database; `generation` is what
+        get_many returned before the read."""
         if self.redis is None or not (users or missing):
             return
 
@@ -102,7 +133,8 @@ class UserCache:
                 pipe.execute()
             return True
 
-        self._call("set", write)
+        if self._call("set", write) and self.near:
+            self.near.fill(users, generation)
 
     def invalidate(self, user_ids: list[int]) -> bool:
         """Mark entries invalidated; False if Redis could not be told."""
@@ -113,7 +145,12 @@ class UserCache:
             with r.pipeline(transaction=False) as pipe:
                 for user_id in user_ids:
                     pipe.set(self.key(user_id), INVALIDATED, ex=self.invalidation_hold)
+                pipe.publish(CHANNEL, b",".join(b"%d" % i for i in user_ids))
                 pipe.execute()
+            # Redis writes a published message to the subscribers' sockets
+            # before it reads another command: once this PING is answered,
+            # every near cache will see the message before its next answer.
+            r.ping()
             return True
 
         return bool(self._call("invalidate", mark))

@@ -14,4 +14,6 @@ def load_config() -> dict:
         "CACHE_NEGATIVE_TTL_SECONDS": env_int("CACHE_NEGATIVE_TTL_SECONDS", 5),
         # Redis is a shortcut, never worth a slow request: fail fast, use the database.
         "CACHE_SOCKET_TIMEOUT": env_float("CACHE_SOCKET_TIMEOUT", 0.1),
+        # Users each worker keeps in memory in front of Redis; 0 turns it off.
+        "NEAR_CACHE_SIZE": env_int("NEAR_CACHE_SIZE", 20_000),
     }

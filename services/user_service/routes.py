@@ -43,17 +43,18 @@ def _flush_or_conflict(session, handle: str | None) -> None:
 
 
 def lookup(user_ids: list[int]) -> dict[int, bytes]:
-    """JSON of the users that exist among `user_ids`: Redis first, then one
-    query for the rest, which then warms the cache (misses included)."""
+    """JSON of the users that exist among `user_ids`: the cache first (this
+    process's copy, then Redis), then one query for the rest, which then
+    warms the cache (misses included)."""
     current_app.extensions["cache_replayer"].maybe_replay()
     cache = _cache()
-    cached = cache.get_many(user_ids)
+    cached, generation = cache.get_many(user_ids)
     wanted = [i for i in user_ids if i not in cached]
     fetched: dict[int, bytes] = {}
     if wanted:
         users = get_session().scalars(select(User).where(User.id.in_(wanted)))
         fetched = {user.id: _json(user) for user in users}
-        cache.put_many(fetched, [i for i in wanted if i not in fetched])
+        cache.put_many(fetched, [i for i in wanted if i not in fetched], generation)
     found = {**cached, **fetched}
     return {i: found[i] for i in user_ids if found.get(i)}
 

@@ -53,12 +53,10 @@ def assert_recent_utc_timestamp(value: str) -> None:
 
 
 def metric(text: str, sample: str, **labels) -> float:
-    """The value of one sample in a Prometheus text exposition (0 if absent)."""
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
-                return s.value
-    return 0.0
+    """The sum of the samples named `sample` whose labels include `labels`,
+    in a Prometheus text exposition (0 if there are none)."""
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 def wait_until(condition, timeout: float = 5.0, interval: float = 0.02):

@@ -111,8 +111,12 @@ class Stack:
         if self.redis_url:
             import redis
 
+            from user_service.cache import CHANNEL
+            from user_service.near_cache import DROP_ALL
+
             with redis.Redis.from_url(self.redis_url) as client:
                 client.flushdb()
+                client.publish(CHANNEL, DROP_ALL)  # and every worker's own copy
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
