@@ -31,6 +31,7 @@ def base_config(service: str) -> dict:
         "DB_POOL_SIZE": env_int("DB_POOL_SIZE", 10),
         "DB_POOL_TIMEOUT": env_float("DB_POOL_TIMEOUT", 3.0),
         "DB_CONNECT_TIMEOUT": env_int("DB_CONNECT_TIMEOUT", 3),
+        "DB_PING_AFTER_IDLE_SECONDS": env_float("DB_PING_AFTER_IDLE_SECONDS", 1.0),
         "RETRY_AFTER_SECONDS": env_int("RETRY_AFTER_SECONDS", 5),
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),

@@ -6,12 +6,14 @@ request ends. Transactions are explicit: a view commits what it writes.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from datetime import datetime, timezone
 
 from flask import Flask, current_app, g
 from sqlalchemy import BigInteger, DateTime, Integer, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -54,17 +56,45 @@ def make_engine(config: dict) -> Engine:
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=config["DB_POOL_SIZE"],
         max_overflow=config["DB_POOL_SIZE"],
         pool_timeout=config["DB_POOL_TIMEOUT"],
-        # A connection the database dropped (restart, failover) is replaced
-        # before use instead of failing the request.
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": config["DB_CONNECT_TIMEOUT"]},
     )
+    _ping_idle_connections(engine, after=config["DB_PING_AFTER_IDLE_SECONDS"])
+    return engine
+
+
+def _ping_idle_connections(engine: Engine, after: float) -> None:
+    """Check a pooled connection that sat idle for `after` seconds before
+    handing it out, and replace it if the database dropped it (restart,
+    failover, a proxy's idle timeout).
+
+    pool_pre_ping would check every checkout: one more round trip per
+    request (bench/README.md: what dropping it bought). A connection
+    used a moment ago is almost surely alive, and if not, the error
+    invalidates the whole pool and the request answers 503 like any
+    database outage. The recipe is SQLAlchemy's "pessimistic disconnect
+    handling" with a checkout event that raises DisconnectionError."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _note_idle_since(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < after:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out another.
+            raise DisconnectionError() from error
 
 
 def _dispose_in_forked_children(engine: Engine) -> None:
