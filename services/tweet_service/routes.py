@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 from flask import current_app, url_for
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from common.db import get_or_404, get_session
 from common.jsonio import json_response
@@ -17,6 +17,10 @@ from .user_client import UserServiceUnavailable
 
 bp = APIBlueprint("tweets", __name__, tag="Tweets")
 
+# Built once: a Core INSERT costs a POST about 40 % less CPU than the ORM's
+# unit of work, or than building the statement per request (bench/README.md).
+_INSERT_TWEET = insert(Tweet.__table__).returning(Tweet.id, Tweet.created_at)
+
 
 def _users():
     return current_app.extensions["user_client"]
@@ -26,7 +30,7 @@ def _user_service_down() -> DependencyUnavailable:
     return DependencyUnavailable("The user service is unavailable; nothing was stored.")
 
 
-def _body(tweet: Tweet, author: dict | None = None, expand: bool = False) -> dict:
+def _body(tweet: Tweet | dict, author: dict | None = None, expand: bool = False) -> dict:
     # Built here rather than by @bp.output, which would add `"author": null`
     # to tweets that were not asked to expand it.
     out = TweetOut.model_validate(tweet)
@@ -51,12 +55,10 @@ def create_tweet(body: TweetCreate):
         raise Problem(422, f"User {body.user_id} does not exist.",
                       type="urn:chirp:problem:unknown-user",
                       errors=[{"field": "user_id", "message": "no such user"}])
-    session = get_session()
-    tweet = Tweet(user_id=body.user_id, content=body.content)
-    session.add(tweet)
-    session.flush()
+    values = {"user_id": body.user_id, "content": body.content}
+    tweet = {**values, **get_session().execute(_INSERT_TWEET, values).one()._asdict()}
     return json_response(_body(tweet), 201,
-                         {"Location": url_for("tweets.get_tweet", tweet_id=tweet.id)})
+                         {"Location": url_for("tweets.get_tweet", tweet_id=tweet["id"])})
 
 
 @bp.get("/tweets/<id:tweet_id>")
