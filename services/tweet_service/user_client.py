@@ -30,19 +30,22 @@ class UserServiceUnavailable(Exception):
 
 class UserClient:
     def __init__(self, config: dict):
-        self.base_url = config["USER_SERVICE_URL"]
+        # A user service behind a path (http://gateway/chirp) keeps it.
+        self.path_prefix = urllib3.util.parse_url(config["USER_SERVICE_URL"]).path or ""
         self.breaker = CircuitBreaker(config["BREAKER_THRESHOLD"], config["BREAKER_RESET_SECONDS"])
         retry = Retry(total=config["USER_SERVICE_RETRIES"], backoff_factor=0.05,
                       status_forcelist=(502, 503, 504), allowed_methods={"GET"},
                       raise_on_status=False, respect_retry_after_header=False)
-        self.pool = urllib3.PoolManager(
-            num_pools=2, maxsize=config["USER_SERVICE_POOL_SIZE"], retries=retry,
+        # One host: its connection pool directly, without a PoolManager
+        # parsing every URL to pick the pool.
+        self.pool = urllib3.connection_from_url(
+            config["USER_SERVICE_URL"], maxsize=config["USER_SERVICE_POOL_SIZE"], retries=retry,
             timeout=urllib3.Timeout(connect=config["USER_SERVICE_CONNECT_TIMEOUT"],
                                     read=config["USER_SERVICE_READ_TIMEOUT"]))
 
     def close(self) -> None:
         """Close the pooled keep-alive connections."""
-        self.pool.clear()
+        self.pool.close()
 
     def _get(self, path: str, **params) -> urllib3.BaseHTTPResponse:
         try:
@@ -51,7 +54,7 @@ class UserClient:
             raise UserServiceUnavailable("circuit open") from None
         headers = {REQUEST_ID: current_request_id() or ""}
         try:
-            response = self.pool.request("GET", self.base_url + path, fields=params or None,
+            response = self.pool.request("GET", self.path_prefix + path, fields=params or None,
                                          headers=headers)
         except (HTTPError, OSError) as error:
             self.breaker.record_failure()
