@@ -64,7 +64,7 @@ SCALE_USERS = 100         # the scale curve's tweets are spread over 100 users
 # in one round of three). Capping connections per worker at an even share
 # spreads them; Chirp and the ceiling get the same settings.
 GUNICORN_ENV = {"LOG_LEVEL": "WARNING",
-                "GUNICORN_WORKER_CONNECTIONS": str(-(-CONNECTIONS // WORKERS) + THREADS)}
+                "GUNICORN_WORKER_CONNECTIONS": str(-(-CONNECTIONS // WORKERS))}
 SCALE_SECONDS = max(3, DURATION // 2)
 # The scale curve asks what one query costs as the table grows, so it runs
 # below saturation: at 32 connections the latency would be queueing, which
