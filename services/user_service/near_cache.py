@@ -51,13 +51,15 @@ DROP_ALL = b"*"
 
 class NearCache:
     def __init__(self, connect: Callable[[], redis.Redis], channel: str, size: int, ttl: float,
-                 lease: float, reconnect_every: float = 1.0):
+                 lease: float, reconnect_every: float = 1.0, keep_for: float = 10.0):
         self._connect = connect  # a Redis client that does not retry: a gap must surface
         self.channel = channel
         self.size = size
         self.ttl = ttl
         self.lease = lease
         self.reconnect_every = reconnect_every
+        self.keep_for = keep_for
+        self._last_lookup = 0.0
         self._lock = threading.Lock()
         self._entries: OrderedDict[int, tuple[float, bytes]] = OrderedDict()
         self._generation = 0
@@ -81,7 +83,7 @@ class NearCache:
 
     def get_many(self, ids: Iterable[int]) -> tuple[dict[int, bytes], int]:
         """The users held here among `ids`, and the generation to fill() with."""
-        now = time.monotonic()
+        now = self._last_lookup = time.monotonic()
         if self._settled(now):
             generation = self._generation
             return self._read(ids, now), generation
@@ -131,14 +133,20 @@ class NearCache:
                 self._unsubscribe(time.monotonic())
 
     def _start_keeper(self) -> None:
-        """A thread that keeps the lease while no request comes: an idle
-        worker would otherwise drop its copy every `lease` seconds."""
-        this, tick, closed = weakref.ref(self), self.lease / 8, self._closed
+        """A thread that keeps the lease between requests, so a pause in
+        traffic does not drop the copy. Its PINGs cost a worker about 1 % of
+        a core, so it stops after `keep_for` seconds without a lookup; the
+        next lookup starts it again (and finds the copy dropped)."""
+        this, tick, closed = weakref.ref(self), self.lease / 4, self._closed
 
         def keep() -> None:
             while not closed.wait(tick) and (near := this()) is not None:
                 with near._lock:
-                    near._sync(time.monotonic())
+                    now = time.monotonic()
+                    if now - near._last_lookup > near.keep_for:
+                        near._keeper = None
+                        return
+                    near._sync(now)
                 del near
 
         self._keeper = threading.Thread(target=keep, name="near-cache-keeper", daemon=True)

@@ -108,6 +108,21 @@ def test_a_lost_subscription_drops_the_copy_and_comes_back(near, redis_url):
     assert near.get_many([1])[0] == {}
 
 
+def test_a_pause_in_traffic_keeps_the_copy_until_the_keeper_stops(redis_url):
+    near = NearCache(lambda: redis.Redis.from_url(redis_url, socket_timeout=LEASE),
+                     CHANNEL, size=100, ttl=60, lease=LEASE, keep_for=0.6)
+    try:
+        until_live(near)
+        near.fill({1: b"user 1"}, near.get_many([])[1])
+        time.sleep(0.4)  # four leases without a lookup: the keeper renewed it
+        assert near.get_many([1])[0] == {1: b"user 1"}
+        time.sleep(1.0)  # longer than keep_for: the keeper stopped, the lease lapsed
+        assert near._keeper is None
+        assert near.get_many([1])[0] == {}
+    finally:
+        near.close()
+
+
 def test_the_copy_holds_at_most_size_users(redis_url):
     near = NearCache(lambda: redis.Redis.from_url(redis_url), CHANNEL, size=3, ttl=60, lease=1.0)
     until_live(near)
