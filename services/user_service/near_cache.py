@@ -51,7 +51,7 @@ DROP_ALL = b"*"
 
 class NearCache:
     def __init__(self, connect: Callable[[], redis.Redis], channel: str, size: int, ttl: float,
-                 lease: float, reconnect_every: float = 1.0, keep_for: float = 10.0):
+                 lease: float, reconnect_every: float = 1.0, keep_for: float = 60.0):
         self._connect = connect  # a Redis client that does not retry: a gap must surface
         self.channel = channel
         self.size = size
