@@ -116,7 +116,8 @@ class Stack:
 
             with redis.Redis.from_url(self.redis_url) as client:
                 client.flushdb()
-                client.publish(CHANNEL, DROP_ALL)  # and every worker's own copy
+                client.publish(CHANNEL, DROP_ALL)  # and every worker's own copy,
+                client.ping()  # delivered once this answers (see UserCache.invalidate)
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
