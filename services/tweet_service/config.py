@@ -14,6 +14,8 @@ def load_config() -> dict:
         "USER_SERVICE_READ_TIMEOUT": env_float("USER_SERVICE_READ_TIMEOUT", 2.0),
         "USER_SERVICE_RETRIES": env_int("USER_SERVICE_RETRIES", 2),
         "USER_SERVICE_POOL_SIZE": env_int("USER_SERVICE_POOL_SIZE", 16),
+        # How long an author check waits for the call in flight to share the next one.
+        "USER_SERVICE_COALESCE_WAIT": env_float("USER_SERVICE_COALESCE_WAIT", 0.05),
         "BREAKER_THRESHOLD": env_int("BREAKER_THRESHOLD", 5),
         "BREAKER_RESET_SECONDS": env_float("BREAKER_RESET_SECONDS", 2.0),
     }

@@ -21,7 +21,11 @@ from urllib3.util.retry import Retry
 from common.breaker import CircuitBreaker, CircuitOpen
 from common.request_id import HEADER as REQUEST_ID, current_request_id
 
+from .coalescing import Coalescer
+
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 100  # ids per batch lookup, the user service's limit
 
 
 class UserServiceUnavailable(Exception):
@@ -30,6 +34,7 @@ class UserServiceUnavailable(Exception):
 
 class UserClient:
     def __init__(self, config: dict):
+        self._author_checks = Coalescer(self._existing, max_wait=config["USER_SERVICE_COALESCE_WAIT"])
         # A user service behind a path (http://gateway/chirp) keeps it.
         self.path_prefix = urllib3.util.parse_url(config["USER_SERVICE_URL"]).path or ""
         self.breaker = CircuitBreaker(config["BREAKER_THRESHOLD"], config["BREAKER_RESET_SECONDS"])
@@ -68,13 +73,18 @@ class UserClient:
         return response
 
     def user_exists(self, user_id: int) -> bool:
-        response = self._get(f"/users/{user_id}")
-        if response.status not in (200, 404):
-            raise UserServiceUnavailable(f"unexpected status {response.status}")
-        return response.status == 200
+        """Whether the user exists, asked of the user service now; concurrent
+        checks share one batch lookup (see coalescing.py)."""
+        return self._author_checks.exists(user_id)
+
+    def _existing(self, user_ids: list[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(user_ids), MAX_BATCH):
+            found.update(self.get_users(user_ids[start:start + MAX_BATCH]))
+        return found
 
     def get_users(self, user_ids: list[int]) -> dict[int, dict]:
-        """The users that exist among `user_ids` (at most 100), in one call."""
+        """The users that exist among `user_ids` (at most MAX_BATCH), in one call."""
         if not user_ids:
             return {}
         response = self._get("/users", ids=",".join(map(str, user_ids)))

@@ -43,7 +43,8 @@ def test_request_id_is_forwarded_to_the_user_service(stack):
                                  headers={"X-Request-ID": request_id})
     assert response.status_code == 201
     assert response.headers["X-Request-ID"] == request_id
-    assert wait_until(lambda: _user_service_saw(stack, request_id, "/users/1"))
+    # The author check: a batch lookup (GET /users?ids=1), see coalescing.py.
+    assert wait_until(lambda: _user_service_saw(stack, request_id, "/users"))
 
 
 def test_a_minted_request_id_is_forwarded_too(stack):
