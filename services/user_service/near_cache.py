@@ -133,30 +133,57 @@ class NearCache:
                 self._unsubscribe(time.monotonic())
 
     def _start_keeper(self) -> None:
-        """A thread that keeps the lease between requests, so a pause in
-        traffic does not drop the copy. Its PINGs cost a worker about 1 % of
-        a core, so it stops after `keep_for` seconds without a lookup; the
+        """A thread that subscribes, and keeps the lease between requests so
+        a pause in traffic does not drop the copy. Subscribing is its job
+        alone, outside the lock: against a frozen Redis it takes a timeout,
+        which no request should wait for. Its PINGs cost a worker about 1 %
+        of a core, so it stops after `keep_for` seconds without a lookup; the
         next lookup starts it again (and finds the copy dropped)."""
         this, tick, closed = weakref.ref(self), self.lease / 4, self._closed
 
         def keep() -> None:
-            while not closed.wait(tick) and (near := this()) is not None:
+            while (near := this()) is not None:
+                now = time.monotonic()
+                if now - near._last_lookup > near.keep_for:
+                    near._keeper = None
+                    return
+                if near._pubsub is None and now >= near._next_connect:
+                    near._subscribe(now)
                 with near._lock:
-                    now = time.monotonic()
-                    if now - near._last_lookup > near.keep_for:
-                        near._keeper = None
-                        return
-                    near._sync(now)
+                    near._sync(time.monotonic())
                 del near
+                if closed.wait(tick):
+                    return
 
         self._keeper = threading.Thread(target=keep, name="near-cache-keeper", daemon=True)
         self._keeper.start()
+
+        self._keeper = threading.Thread(target=keep, name="near-cache-keeper", daemon=True)
+        self._keeper.start()
+
+    def _subscribe(self, now: float) -> None:
+        self._next_connect = now + self.reconnect_every
+        pubsub = self._connect().pubsub()
+        try:
+            pubsub.subscribe(self.channel)
+        except (redis.RedisError, OSError) as error:
+            log.warning("cannot subscribe to user invalidations: %s", error.__class__.__name__)
+            pubsub.close()
+            return
+        with self._lock:
+            if self._closed.is_set():
+                pubsub.close()
+                return
+            self._pubsub = pubsub
+            self._socket = getattr(pubsub.connection, "_sock", None)  # None: always take the lock
+            self._drop_all("subscribed")  # what is held was not covered by this subscription
+            self._sync(time.monotonic())  # sends the first PING
 
     # -- the subscription (every method below runs under self._lock)
 
     def _sync(self, now: float) -> bool:
         """Apply what Redis sent; True while entries may be served."""
-        if self._pubsub is None and not self._subscribe(now):
+        if self._pubsub is None:
             return False
         try:
             while (message := self._pubsub.get_message(timeout=0)) is not None:
@@ -193,24 +220,6 @@ class NearCache:
         self._pubsub.ping(token)
         self._ping = (token, now)
         self._last_ping_at = now
-
-    def _subscribe(self, now: float) -> bool:
-        if now < self._next_connect:
-            return False
-        self._next_connect = now + self.reconnect_every
-        pubsub = self._connect().pubsub()
-        try:
-            pubsub.subscribe(self.channel)
-            self._pubsub = pubsub
-            self._socket = getattr(pubsub.connection, "_sock", None)  # None: always take the lock
-            self._drop_all("subscribed")  # what is held was not covered by this subscription
-            self._send_ping(now)
-        except (redis.RedisError, OSError) as error:
-            log.warning("cannot subscribe to user invalidations: %s", error.__class__.__name__)
-            pubsub.close()
-            self._pubsub = None
-            return False
-        return True
 
     def _unsubscribe(self, now: float) -> None:
         try:
