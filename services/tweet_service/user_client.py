@@ -3,7 +3,8 @@
 One pooled keep-alive connection pool per process; connect and read
 timeouts on every call; idempotent GETs retried a bounded number of times
 with backoff; and a circuit breaker, so that a dead user service costs
-callers a fast 503 instead of a wait for timeouts.
+callers a fast 503 instead of a wait for timeouts. Author checks made at the
+same time share one batch lookup (coalescing.py).
 
 urllib3 directly rather than requests on top of it: requests re-reads the
 environment (proxies, .netrc) and rebuilds its request on every call, which
