@@ -27,7 +27,7 @@ migrate: venv ## Migrate both services' databases (DATABASE_URL per service; see
 dev: venv ## Run both services locally on :5001 and :5002 (SQLite, no Redis)
 	$(PY) -m user_service upgrade
 	$(PY) -m tweet_service upgrade
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(PY) -m flask --app user_service.wsgi run --host 127.0.0.1 --port 5001 & \
 	$(PY) -m flask --app tweet_service.wsgi run --host 127.0.0.1 --port 5002 & \
 	wait
@@ -40,7 +40,7 @@ run: venv ## Run both under gunicorn: USER_DATABASE_URL, TWEET_DATABASE_URL, RED
 	@test -n "$(USER_DATABASE_URL)" -a -n "$(TWEET_DATABASE_URL)" || \
 		{ echo "set USER_DATABASE_URL and TWEET_DATABASE_URL (and REDIS_URL)"; exit 2; }
 	$(MAKE) --no-print-directory migrate
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	PORT=$(USER_PORT) DATABASE_URL=$(USER_DATABASE_URL) \
 		$(VENV)/bin/gunicorn -c services/user_service/gunicorn.conf.py & \
 	PORT=$(TWEET_PORT) DATABASE_URL=$(TWEET_DATABASE_URL) USER_SERVICE_URL=http://127.0.0.1:$(USER_PORT) \
