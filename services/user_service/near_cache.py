@@ -100,9 +100,14 @@ class NearCache:
         entries may be read without the lock, which would otherwise make
         every request queue behind one reading the socket. (Socket first:
         a thread that emptied it holds the lock until it has applied it.)"""
-        return (self._socket is not None and now < self._live_until
-                and not select.select((self._socket,), (), (), 0)[0]
-                and not self._lock.locked())
+        sock = self._socket
+        if sock is None or now >= self._live_until:
+            return False
+        try:
+            readable = select.select((sock,), (), (), 0)[0]
+        except (OSError, ValueError):  # closed meanwhile by the keeper: take the lock
+            return False
+        return not readable and not self._lock.locked()
 
     def _read(self, ids: Iterable[int], now: float) -> dict[int, bytes]:
         found = {}

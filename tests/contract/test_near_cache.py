@@ -4,6 +4,7 @@ replica, a lookup racing a write cannot keep the old user, and nothing is
 served while the worker cannot prove it hears every invalidation."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -121,6 +122,15 @@ def test_a_pause_in_traffic_keeps_the_copy_until_the_keeper_stops(redis_url):
         assert near.get_many([1])[0] == {}
     finally:
         near.close()
+
+
+def test_a_lookup_that_finds_the_socket_closed_under_it_takes_the_lock(near):
+    until_live(near)
+    near.fill({1: b"user 1"}, near.get_many([])[1])
+    closed = socket.socket()
+    closed.close()
+    near._socket = closed  # as if the keeper closed it between the read and the select
+    assert near.get_many([1])[0] == {1: b"user 1"}  # answered under the lock, no error
 
 
 def test_the_copy_holds_at_most_size_users(redis_url):
