@@ -174,6 +174,14 @@ def _empty_stack(request):
 
 
 @pytest.fixture
+def second_replica(postgres_stack):
+    """One more gunicorn user service on the PostgreSQL stack's database and Redis."""
+    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url}
+    with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
+        yield process
+
+
+@pytest.fixture
 def closed_port_url() -> str:
     """A base URL nothing listens on."""
     return f"http://127.0.0.1:{find_free_port()}"

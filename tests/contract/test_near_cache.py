@@ -13,7 +13,6 @@ import redis
 import requests
 
 from contract.api import metric
-from support.servers import ServiceProcess
 from user_service.cache import CHANNEL, UserCache
 from user_service.near_cache import DROP_ALL, NearCache
 
@@ -139,13 +138,6 @@ def test_the_copy_holds_at_most_size_users(redis_url):
     generation = near.get_many([])[1]
     near.fill({i: b"user %d" % i for i in range(1, 6)}, generation)
     assert set(near.get_many(range(6))[0]) == {3, 4, 5}
-
-
-@pytest.fixture
-def second_replica(postgres_stack):
-    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url}
-    with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
-        yield process
 
 
 def test_every_write_is_read_next_on_the_other_replica_while_it_serves_from_memory(

@@ -3,17 +3,7 @@ and the tweet service's client in front of one of them: a write through one
 replica is what every reader sees next, whichever replica it asks."""
 from __future__ import annotations
 
-import pytest
 import requests
-
-from support.servers import ServiceProcess
-
-
-@pytest.fixture
-def second_replica(postgres_stack):
-    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url}
-    with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
-        yield process
 
 
 def _json(method: str, url: str, **kwargs) -> requests.Response:
