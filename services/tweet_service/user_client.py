@@ -35,7 +35,8 @@ class UserServiceUnavailable(Exception):
 
 class UserClient:
     def __init__(self, config: dict):
-        self._author_checks = Coalescer(self._existing, max_wait=config["USER_SERVICE_COALESCE_WAIT"])
+        self._author_checks = Coalescer(lambda ids: self.get_users(ids).keys(),
+                                        max_wait=config["USER_SERVICE_COALESCE_WAIT"])
         # A user service behind a path (http://gateway/chirp) keeps it.
         self.path_prefix = urllib3.util.parse_url(config["USER_SERVICE_URL"]).path or ""
         self.breaker = CircuitBreaker(config["BREAKER_THRESHOLD"], config["BREAKER_RESET_SECONDS"])
@@ -78,17 +79,13 @@ class UserClient:
         checks share one batch lookup (see coalescing.py)."""
         return self._author_checks.exists(user_id)
 
-    def _existing(self, user_ids: list[int]) -> set[int]:
-        found: set[int] = set()
-        for start in range(0, len(user_ids), MAX_BATCH):
-            found.update(self.get_users(user_ids[start:start + MAX_BATCH]))
-        return found
-
     def get_users(self, user_ids: list[int]) -> dict[int, dict]:
-        """The users that exist among `user_ids` (at most MAX_BATCH), in one call."""
-        if not user_ids:
-            return {}
-        response = self._get("/users", ids=",".join(map(str, user_ids)))
-        if response.status != 200:
-            raise UserServiceUnavailable(f"unexpected status {response.status}")
-        return {user["id"]: user for user in orjson.loads(response.data)["data"]}
+        """The users that exist among `user_ids`, in one call per MAX_BATCH."""
+        users: dict[int, dict] = {}
+        for start in range(0, len(user_ids), MAX_BATCH):
+            ids = ",".join(map(str, user_ids[start:start + MAX_BATCH]))
+            response = self._get("/users", ids=ids)
+            if response.status != 200:
+                raise UserServiceUnavailable(f"unexpected status {response.status}")
+            users.update((user["id"], user) for user in orjson.loads(response.data)["data"])
+        return users
