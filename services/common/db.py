@@ -5,9 +5,7 @@ request ends. Transactions are explicit: a view commits what it writes.
 """
 from __future__ import annotations
 
-import os
 import time
-import weakref
 from datetime import datetime, timezone
 
 from flask import Flask, current_app, g
@@ -17,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from .forking import in_forked_children
 from .problems import Problem
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
@@ -97,22 +96,11 @@ def _ping_idle_connections(engine: Engine, after: float) -> None:
             raise DisconnectionError() from error
 
 
-def _dispose_in_forked_children(engine: Engine) -> None:
-    """A worker forked from a master that used the engine (gunicorn's
-    preload_app) must not share the master's connections: drop them in the
-    child, without closing them under the master's feet."""
-    engine_ref = weakref.ref(engine)
-
-    def dispose() -> None:
-        if (forked := engine_ref()) is not None:
-            forked.dispose(close=False)
-
-    os.register_at_fork(after_in_child=dispose)
-
-
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config)
-    _dispose_in_forked_children(engine)
+    # A worker forked from a master that used the engine must not share the
+    # master's connections: drop them, without closing them under its feet.
+    in_forked_children(engine, lambda forked: forked.dispose(close=False))
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

@@ -28,7 +28,6 @@ make it so:
 from __future__ import annotations
 
 import logging
-import os
 import select
 import socket
 import threading
@@ -39,6 +38,8 @@ from collections.abc import Callable, Iterable
 
 import redis
 from prometheus_client import Counter
+
+from common.forking import in_forked_children
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,7 @@ class NearCache:
         self._keeper: threading.Thread | None = None
         self._closed = threading.Event()
         # A forked worker must not read its parent's subscription.
-        this = weakref.ref(self)
-
-        def forget_in_child() -> None:
-            if (near := this()) is not None:
-                near._after_fork()
-
-        os.register_at_fork(after_in_child=forget_in_child)
+        in_forked_children(self, NearCache._after_fork)
 
     def get_many(self, ids: Iterable[int]) -> tuple[dict[int, bytes], int]:
         """The users held here among `ids`, and the generation to fill() with."""
