@@ -26,7 +26,7 @@ from sqlalchemy import Integer, LargeBinary, String, Text, delete, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import UTCDateTime, get_session, utcnow
+from .db import UTCDateTime, get_session, request_session, utcnow
 from .problems import Problem
 
 HEADER = "Idempotency-Key"
@@ -110,32 +110,35 @@ def _claim(session: Session, model, key: str, fingerprint: str) -> Response | No
 
 
 def idempotent_post(model):
-    """Decorate a POST view that adds rows to the request's session without
-    committing: this commits them, together with the stored response when
-    the request carries an Idempotency-Key."""
+    """Decorate a POST view that adds rows to the request's session (or
+    stores one with `write_one`) without committing: this commits them,
+    together with the stored response when the request carries an
+    Idempotency-Key."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            session = get_session()
             key = request.headers.get(HEADER)
             if key is not None:
                 if not _VALID_KEY.fullmatch(key):
                     raise Problem(400, f"{HEADER} must be 1 to 255 printable characters.")
-                replay = _claim(session, model, key, _fingerprint())
+                replay = _claim(get_session(), model, key, _fingerprint())
                 if replay is not None:
                     return replay
             try:
                 response = make_response(view(*args, **kwargs))
                 if key is not None:
-                    session.execute(update(model).where(model.key == key).values(
+                    get_session().execute(update(model).where(model.key == key).values(
                         status_code=response.status_code,
                         location=response.headers.get("Location"),
                         body=response.get_data(),
                     ))
-                session.commit()
+                # A view that wrote with write_one alone has no session to commit.
+                if (session := request_session()) is not None:
+                    session.commit()
             except BaseException:
-                session.rollback()  # the claim goes with it: the key is free again
+                if (session := request_session()) is not None:
+                    session.rollback()  # the claim goes with it: the key is free again
                 raise
             return response
 

@@ -5,7 +5,7 @@ from apiflask import APIBlueprint
 from flask import current_app, url_for
 from sqlalchemy import insert, select
 
-from common.db import get_or_404, get_session
+from common.db import get_or_404, get_session, write_one
 from common.jsonio import json_response
 from common.idempotency import idempotent_post
 from common.pagination import page
@@ -56,7 +56,7 @@ def create_tweet(body: TweetCreate):
                       type="urn:chirp:problem:unknown-user",
                       errors=[{"field": "user_id", "message": "no such user"}])
     values = {"user_id": body.user_id, "content": body.content}
-    tweet = {**values, **get_session().execute(_INSERT_TWEET, values).one()._asdict()}
+    tweet = {**values, **write_one(_INSERT_TWEET, values)._asdict()}
     return json_response(_body(tweet), 201,
                          {"Location": url_for("tweets.get_tweet", tweet_id=tweet["id"])})
 

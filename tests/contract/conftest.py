@@ -126,6 +126,7 @@ class Stack:
         self._tweet_db.dispose()
         for app in (self.user_app, self.tweet_app):
             app.extensions["db_engine"].dispose()
+            app.extensions["db_autocommit_engine"].dispose()
 
 
 def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str | None):

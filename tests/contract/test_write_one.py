@@ -1,0 +1,51 @@
+"""common.db.write_one: a one-statement write is its own transaction, unless
+the request already holds one (an Idempotency-Key's claim), which it joins."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+import tweet_service.routes
+from common.db import get_session, request_session, write_one
+from contract.api import create_user
+
+KEY = {"Idempotency-Key": "5b0f6c8e-write-one"}
+VALUES = {"user_id": 1, "content": "hi"}
+
+
+def test_alone_it_is_committed_when_it_returns(stack):
+    with stack.tweet_app.test_request_context("/tweets", method="POST"):
+        row = write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        assert stack.tweet_count() == 1  # seen from another connection, before the request ends
+        assert request_session() is None  # no session was opened for it
+    assert row.id == 1
+
+
+def test_in_an_open_transaction_it_commits_or_rolls_back_with_it(stack):
+    with stack.tweet_app.test_request_context("/tweets", method="POST"):
+        session = get_session()
+        session.execute(select(1))  # the request's transaction is open
+        write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        assert stack.tweet_count() == 0  # not committed yet
+        session.rollback()
+        assert stack.tweet_count() == 0
+
+        session.execute(select(1))
+        write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        session.commit()
+        assert stack.tweet_count() == 1
+
+
+def test_a_keyed_post_that_fails_after_the_insert_stores_nothing(stack, monkeypatch):
+    create_user(stack)
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("the response could not be built")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tweet_service.routes, "_body", fail)
+        assert stack.tweets.post("/tweets", json=VALUES, headers=KEY).status_code == 500
+    assert stack.tweet_count() == 0  # the insert went with the claim's transaction
+
+    retry = stack.tweets.post("/tweets", json=VALUES, headers=KEY)
+    assert retry.status_code == 201  # and the key is free again
+    assert stack.tweet_count() == 1
