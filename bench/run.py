@@ -10,8 +10,10 @@ table. See bench/README.md for how to read it. Knobs (environment):
                      reported (this VM's CPU time comes in bursts: one 10 s
                      cell can be 3x off, the median of three is stable)
   BENCH_CONNECTIONS=32, BENCH_WRK_THREADS=2
-  BENCH_WORKERS=2, BENCH_THREADS=4   gunicorn workers/threads for Chirp's two
-                     services and the ceiling (see README: why these)
+  BENCH_WORKERS=2    gunicorn workers for Chirp's two services and the ceiling
+  BENCH_THREADS=4, BENCH_TWEET_THREADS=8   threads per worker: the user
+                     service and the ceiling, the tweet service (the
+                     services' own defaults; see README: why these)
   BENCH_SYSTEMS=seed,chirp,ceiling   a subset, e.g. while profiling
   BENCH_WORKLOADS=users,post,timeline,expand,mixed
   BENCH_SCALE=1      0 skips the 10k/100k/1M scale curve
@@ -49,6 +51,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 32))
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", 2))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
 THREADS = int(os.environ.get("BENCH_THREADS", 4))
+TWEET_THREADS = int(os.environ.get("BENCH_TWEET_THREADS", 8))
 SYSTEMS = os.environ.get("BENCH_SYSTEMS", "seed,chirp,ceiling").split(",")
 SCALE = os.environ.get("BENCH_SCALE", "1") == "1"
 
@@ -201,7 +204,7 @@ class Chirp:
         common = GUNICORN_ENV
         self.users = ServiceProcess("user_service", workers=WORKERS, threads=THREADS, env={
             **common, "DATABASE_URL": self.user_db, "REDIS_URL": self.redis.url}).start()
-        self.tweets = ServiceProcess("tweet_service", workers=WORKERS, threads=THREADS, env={
+        self.tweets = ServiceProcess("tweet_service", workers=WORKERS, threads=TWEET_THREADS, env={
             **common, "DATABASE_URL": self.tweet_db, "USER_SERVICE_URL": self.users.url}).start()
         # Warm the cache, both tiers: every user, 100 per batch lookup, in
         # WARM_PASSES passes. Each request lands on whichever worker accepts
@@ -273,8 +276,8 @@ def report(results: dict, scale: list, rss: dict, started: float) -> str:
     lines = [f"# Chirp benchmark — {time.strftime('%Y-%m-%d %H:%M %Z')}", "",
              f"Machine: {machine()}. Shared with the load generator (wrk, {WRK_THREADS} threads, "
              f"{CONNECTIONS} connections), PostgreSQL and Redis. Each cell: the median of "
-             f"{ROUNDS} rounds of {DURATION} s, each after a {WARMUP} s warm-up. gunicorn: {WORKERS} workers × {THREADS} threads (gthread) per "
-             "service and for the ceiling.", "",
+             f"{ROUNDS} rounds of {DURATION} s, each after a {WARMUP} s warm-up. gunicorn (gthread): {WORKERS} workers per service and for the "
+             f"ceiling, of {THREADS} threads (user service, ceiling) or {TWEET_THREADS} (tweet service).", "",
              "| workload | system | req/s | p50 ms | p99 ms | errors | Chirp/seed | Chirp/ceiling |",
              "|---|---|--:|--:|--:|--:|--:|--:|"]
     for name in SELECTED:
@@ -408,7 +411,7 @@ def main() -> int:
         {"results": results, "scale": scale, "rss_mb": rss, "machine": machine(),
          "settings": {"duration": DURATION, "warmup": WARMUP, "rounds": ROUNDS,
                       "connections": CONNECTIONS,
-                      "workers": WORKERS, "threads": THREADS}}, indent=1))
+                      "workers": WORKERS, "threads": THREADS, "tweet_threads": TWEET_THREADS}}, indent=1))
     chart(results, scale, RESULTS / "chart.png")
     print()
     print(text)

@@ -52,7 +52,7 @@ def service_env(**extra) -> dict:
 
 
 def start_service(service: str, env: dict, port: int | None = None, workers: int = 2,
-                  threads: int = 4) -> ServiceProcess:
+                  threads: int | None = None) -> ServiceProcess:  # None: the service's default
     return ServiceProcess(service, env=service_env(**env), port=port, workers=workers,
                           threads=threads).start(timeout=30)
 
