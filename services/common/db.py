@@ -2,8 +2,9 @@
 
 Views get the request's session from `get_session()`; it is closed when the
 request ends. Transactions are explicit: a view commits what it writes.
-A write that is one statement and nothing else can instead go through
-`write_one()`, which saves it two round trips.
+A statement that is a whole transaction by itself (a page read, a
+single-row insert) can instead go through `execute()`, which saves it two
+round trips.
 """
 from __future__ import annotations
 
@@ -132,21 +133,28 @@ def request_session() -> Session | None:
     return g.get("db_session")
 
 
-def write_one(statement: Executable, params: dict) -> Row:
-    """Run one INSERT/UPDATE/DELETE … RETURNING and return its one row.
+def execute(statement: Executable, params: dict | None = None) -> list[Row]:
+    """Run one statement and return its rows.
 
     If the request's session has a transaction open (an Idempotency-Key's
-    claim opens one), the statement joins it and commits with the rest.
-    Otherwise the statement is the whole transaction: it runs on a pooled
-    connection in autocommit mode, and PostgreSQL commits it, durably,
-    before it answers: one round trip where psycopg2 would make three
-    (BEGIN, the statement, COMMIT), and no session to set up and tear down
-    (bench/README.md: what it bought)."""
+    claim opens one), the statement joins it: a write commits with the rest,
+    a read sees what the transaction wrote. Otherwise the statement is a
+    transaction by itself and runs on a pooled connection in autocommit
+    mode: one round trip, where psycopg2 would add a BEGIN before it and a
+    COMMIT or ROLLBACK after it, and no session to set up and tear down
+    (bench/README.md: what it bought). A write is committed, durably, before
+    this returns; a read sees one snapshot, like any single statement."""
     session = request_session()
     if session is not None and session.in_transaction():
-        return session.execute(statement, params).one()
+        return session.execute(statement, params).all()
     with current_app.extensions["db_autocommit_engine"].connect() as connection:
-        return connection.execute(statement, params).one()
+        return connection.execute(statement, params).all()
+
+
+def write_one(statement: Executable, params: dict) -> Row:
+    """Run one INSERT/UPDATE/DELETE … RETURNING (see `execute`) and return its one row."""
+    (row,) = execute(statement, params)
+    return row
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -5,7 +5,7 @@ from apiflask import APIBlueprint
 from flask import current_app, url_for
 from sqlalchemy import insert, select
 
-from common.db import get_or_404, get_session, write_one
+from common.db import execute, get_or_404, get_session, write_one
 from common.jsonio import json_response
 from common.idempotency import idempotent_post
 from common.pagination import page
@@ -72,21 +72,28 @@ def get_tweet(tweet_id: int):
 @bp.output(TweetPage, description="A page of tweets, newest first")
 @bp.doc(responses={503: "The user service is unavailable (with `expand=author`)"})
 def list_tweets(query: TweetsQuery):
-    statement = select(Tweet).order_by(Tweet.id.desc()).limit(query.limit + 1)
+    # Rows, not ORM objects: a page is read and sent, never changed, and
+    # loading 20 entities into the session (then releasing them) cost a third
+    # of this view's CPU.
+    statement = select(Tweet.__table__).order_by(Tweet.id.desc()).limit(query.limit + 1)
     if query.user_id is not None:
         statement = statement.where(Tweet.user_id == query.user_id)
     if query.after_id:
         statement = statement.where(Tweet.id < query.after_id)
-    tweets, next_cursor = page(list(get_session().scalars(statement)), query.limit)
-    expand = query.expand == "author"
-    authors: dict[int, dict] = {}
-    if expand:
+    tweets, next_cursor = page(execute(statement), query.limit)
+    data = [row._asdict() for row in tweets]
+    if query.expand == "author":
         try:
             authors = _users().get_users(sorted({t.user_id for t in tweets}))
         except UserServiceUnavailable:
             raise _user_service_down() from None
-    data = [_body(t, authors.get(t.user_id), expand) for t in tweets]
-    return json_response({"data": data, "next_cursor": next_cursor})
+        for tweet in data:
+            tweet["author"] = authors.get(tweet["user_id"])
+    # One validation of the page rather than one per tweet. exclude_unset:
+    # `author` appears only when it was asked for (then null for a user that
+    # no longer exists).
+    body = TweetPage.model_validate({"data": data, "next_cursor": next_cursor})
+    return json_response(body.model_dump(mode="json", exclude_unset=True))
 
 
 @bp.delete("/tweets/<id:tweet_id>")

@@ -25,17 +25,19 @@ def many_rows(postgres_stack):
 def _statements_run_by(app, request):
     """The SELECTs an app sends to its database while serving `request`."""
     seen = []
-    engine = app.extensions["db_engine"]
+    engines = [app.extensions["db_engine"], app.extensions["db_autocommit_engine"]]
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT") and "FROM" in statement.upper():
             seen.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", record)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         assert request().status_code == 200
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
     return seen
 
 
