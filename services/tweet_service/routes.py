@@ -12,7 +12,7 @@ from common.pagination import page
 from common.problems import DependencyUnavailable, Problem
 
 from .models import IdempotencyKey, Tweet
-from .schemas import Author, TweetCreate, TweetOut, TweetPage, TweetsQuery
+from .schemas import TweetCreate, TweetOut, TweetPage, TweetsQuery
 from .user_client import UserServiceUnavailable
 
 bp = APIBlueprint("tweets", __name__, tag="Tweets")
@@ -30,13 +30,10 @@ def _user_service_down() -> DependencyUnavailable:
     return DependencyUnavailable("The user service is unavailable; nothing was stored.")
 
 
-def _body(tweet: Tweet | dict, author: dict | None = None, expand: bool = False) -> dict:
+def _body(tweet: Tweet | dict) -> dict:
     # Built here rather than by @bp.output, which would add `"author": null`
-    # to tweets that were not asked to expand it.
-    out = TweetOut.model_validate(tweet)
-    if expand:
-        out.author = Author.model_validate(author) if author else None
-    return out.model_dump(mode="json", exclude_unset=True)
+    # to a tweet that was not asked to expand it.
+    return TweetOut.model_validate(tweet).model_dump(mode="json", exclude_unset=True)
 
 
 @bp.post("/tweets")
@@ -72,9 +69,9 @@ def get_tweet(tweet_id: int):
 @bp.output(TweetPage, description="A page of tweets, newest first")
 @bp.doc(responses={503: "The user service is unavailable (with `expand=author`)"})
 def list_tweets(query: TweetsQuery):
-    # Rows, not ORM objects: a page is read and sent, never changed, and
-    # loading 20 entities into the session (then releasing them) cost a third
-    # of this view's CPU.
+    # Rows, in one autocommit statement: a page is read and sent, never
+    # changed. As ORM entities in a session, released with a ROLLBACK, it
+    # cost 920 µs of CPU against 630 (bench/README.md).
     statement = select(Tweet.__table__).order_by(Tweet.id.desc()).limit(query.limit + 1)
     if query.user_id is not None:
         statement = statement.where(Tweet.user_id == query.user_id)
