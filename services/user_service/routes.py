@@ -4,10 +4,10 @@ from __future__ import annotations
 import orjson
 from apiflask import APIBlueprint
 from flask import Response, current_app, url_for
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 
-from common.db import get_or_404, get_session
+from common.db import execute, get_or_404, get_session
 from common.idempotency import idempotent_post
 from common.pagination import page
 from common.problems import Problem
@@ -22,7 +22,7 @@ def _cache():
     return current_app.extensions["user_cache"]
 
 
-def _json(user: User) -> bytes:
+def _json(user: Row) -> bytes:
     return orjson.dumps(UserOut.model_validate(user).model_dump(mode="json"))
 
 
@@ -52,7 +52,7 @@ def lookup(user_ids: list[int]) -> dict[int, bytes]:
     wanted = [i for i in user_ids if i not in cached]
     fetched: dict[int, bytes] = {}
     if wanted:
-        users = get_session().scalars(select(User).where(User.id.in_(wanted)))
+        users = execute(select(User.__table__).where(User.id.in_(wanted)))
         fetched = {user.id: _json(user) for user in users}
         cache.put_many(fetched, [i for i in wanted if i not in fetched], generation)
     found = {**cached, **fetched}
@@ -101,11 +101,11 @@ def list_users(query: UsersQuery):
             b",".join(found[i] for i in ids if i in found),
             orjson.dumps([i for i in ids if i not in found]))
         return Response(body, mimetype="application/json")
-    statement = select(User).order_by(User.id).limit(query.limit + 1)
+    statement = select(User.__table__).order_by(User.id).limit(query.limit + 1)
     if query.after_id:
         statement = statement.where(User.id > query.after_id)
-    users, next_cursor = page(list(get_session().scalars(statement)), query.limit)
-    return {"data": users, "next_cursor": next_cursor}
+    users, next_cursor = page(execute(statement), query.limit)
+    return {"data": [user._asdict() for user in users], "next_cursor": next_cursor}
 
 
 @bp.patch("/users/<id:user_id>")
