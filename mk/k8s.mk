@@ -81,7 +81,14 @@ k8s-tools: ## Install helm 3+4, kubectl and the k8s test venv into .tools/ (from
 
 test-k8s: k8s-tools ## Offline proof of charts/, k8s/, skaffold.yaml, workflows (helm 3+4 lint/template, schemas, policies)
 	CHIRP_K8S_STRICT=1 $(K8S_PY) -m pytest tests/k8s --confcutdir=tests/k8s --ignore=tests/k8s/e2e \
-	  -p no:cacheprovider -q
+	  --ignore=tests/k8s/third_party -p no:cacheprovider -q
+
+# CHARTS_DIR: the pinned Traefik and metrics-server charts, checked out at
+# their tags (tests/k8s/third_party says how); run after changing a pin.
+check-third-party: k8s-tools ## Render the pinned third-party charts with our values (CHARTS_DIR=...)
+	@test -n "$(CHARTS_DIR)" || { echo "CHARTS_DIR is required (see tests/k8s/third_party)" >&2; exit 2; }
+	CHIRP_K8S_STRICT=1 CHIRP_THIRD_PARTY_CHARTS=$(abspath $(CHARTS_DIR)) $(K8S_PY) -m pytest \
+	  tests/k8s/third_party --confcutdir=tests/k8s -p no:cacheprovider -q
 
 manifests: k8s-tools ## Regenerate k8s/manifests/ from charts/chirp (default values)
 	$(K8S_PY) k8s/tools/render_manifests.py --helm $(K8S_HELM)
@@ -194,6 +201,7 @@ scale: ## Scale one service through Helm: make scale SERVICE=tweet|user REPLICAS
 rollout-check: $(E2E_VENV)/.installed ## Roll SERVICE=tweet|user through Helm under a steady request stream; fails on any failed request
 	$(check-service)
 	$(call check-tools,helm)
+	$(HELM) dependency build charts/chirp
 	CHIRP_E2E_URL=$(INGRESS_URL) CHIRP_E2E_HOST=$(INGRESS_HOST) \
 	  $(E2E_PY) tests/k8s/e2e/rollout_under_load.py -- \
 	  $(HELM_UPGRADE) --set-string $(SERVICE)-service.podAnnotations.chirp/rollout=$$(date +%s)
@@ -206,5 +214,5 @@ undeploy: ## Uninstall the release and delete its database volumes and passwords
 	$(KUBECTL) --namespace $(K8S_NAMESPACE) delete pvc,secret \
 	  -l app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/component=database --ignore-not-found
 
-.PHONY: k8s-tools test-k8s manifests chart-deps kind-up kind-down minikube-up minikube-down \
+.PHONY: k8s-tools test-k8s check-third-party manifests chart-deps kind-up kind-down minikube-up minikube-down \
 	cluster-up cluster-down preflight load-images deploy e2e scale rollout-check undeploy
