@@ -10,14 +10,40 @@ set -uo pipefail
 # needs 3.14), kubectl within the cluster's skew, the kind release that
 # built the pinned node image, the minikube release that knows the pinned
 # Kubernetes version and the storage-provisioner-rancher addon.
-declare -A MIN=([helm]=3.17.0 [kubectl]=1.30.0 [kind]=0.32.0 [minikube]=1.37.0 [docker]=20.10.0)
-declare -A URL=(
-  [helm]=https://helm.sh/docs/intro/install/
-  [kubectl]=https://kubernetes.io/docs/tasks/tools/
-  [kind]=https://kind.sigs.k8s.io/docs/user/quick-start/#installation
-  [minikube]=https://minikube.sigs.k8s.io/docs/start/
-  [docker]=https://docs.docker.com/engine/install/
-)
+# Plain bash 3.2 (macOS's /bin/bash): no associative arrays, no sort -V.
+minimum() {
+  case "$1" in
+    helm) echo 3.17.0 ;;
+    kubectl) echo 1.30.0 ;;
+    kind) echo 0.32.0 ;;
+    minikube) echo 1.37.0 ;;
+    docker) echo 20.10.0 ;;
+    *) return 1 ;;
+  esac
+}
+
+install_url() {
+  case "$1" in
+    helm) echo https://helm.sh/docs/intro/install/ ;;
+    kubectl) echo https://kubernetes.io/docs/tasks/tools/ ;;
+    kind) echo https://kind.sigs.k8s.io/docs/user/quick-start/#installation ;;
+    minikube) echo https://minikube.sigs.k8s.io/docs/start/ ;;
+    docker) echo https://docs.docker.com/engine/install/ ;;
+  esac
+}
+
+older_than() {  # older_than 3.12.3 3.17.0: is the first version below the second?
+  local IFS=.
+  local -a a=($1) b=($2)
+  local i
+  for i in 0 1 2; do
+    if (( ${a[i]:-0} != ${b[i]:-0} )); then
+      (( ${a[i]:-0} < ${b[i]:-0} ))
+      return
+    fi
+  done
+  return 1
+}
 
 version_of() {  # prints X.Y.Z or nothing
   local tool="$1" bin="$2" out
@@ -35,9 +61,9 @@ status=0
 for tool in "$@"; do
   var="$(tr '[:lower:]' '[:upper:]' <<<"$tool")"
   bin="${!var:-$tool}"
-  min="${MIN[$tool]:?unknown tool $tool}"
+  min="$(minimum "$tool")" || { echo "check-tools: unknown tool $tool" >&2; exit 2; }
   if ! command -v "$bin" >/dev/null 2>&1; then
-    echo "chirp: $tool not found on PATH; install $tool >= $min (${URL[$tool]})" >&2
+    echo "chirp: $tool not found on PATH; install $tool >= $min ($(install_url "$tool"))" >&2
     status=1
     continue
   fi
@@ -45,8 +71,8 @@ for tool in "$@"; do
   if [[ -z "$have" ]]; then
     echo "chirp: could not read the version of $bin; $tool >= $min is needed" >&2
     status=1
-  elif [[ "$(printf '%s\n%s\n' "$min" "$have" | sort -V | head -1)" != "$min" ]]; then
-    echo "chirp: $tool $have is too old; install $tool >= $min (${URL[$tool]})" >&2
+  elif older_than "$have" "$min"; then
+    echo "chirp: $tool $have is too old; install $tool >= $min ($(install_url "$tool"))" >&2
     status=1
   fi
 done

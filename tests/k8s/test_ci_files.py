@@ -166,7 +166,8 @@ def test_cluster_jobs_pin_their_tools_and_cover_both_helm_majors():
     assert re.fullmatch(r"v\d+\.\d+\.\d+", wf["jobs"]["minikube-e2e"]["env"]["MINIKUBE_VERSION"])
     # The versions CI installs are ones check-tools.sh accepts.
     script = (ROOT / "k8s/tools/check-tools.sh").read_text()
-    minimum = dict(re.findall(r"\[(\w+)\]=(\d+\.\d+\.\d+)", script))
+    minimum = dict(re.findall(r"^ *(\w+)\) echo (\d+\.\d+\.\d+) ;;$", script, re.M))
+    assert set(minimum) == {"helm", "kubectl", "kind", "minikube", "docker"}
     def v(x):
         return tuple(int(n) for n in x.lstrip("v").split("."))
     assert v(_version_of("helm/kind-action", "kind-e2e")) >= v(minimum["kind"])
@@ -314,6 +315,11 @@ def test_check_tools_names_the_minimum_versions(tmp_path):
     assert "kind 0.20.0 is too old; install kind >= 0.32.0" in old.stderr
     assert "minikube not found on PATH; install minikube >= 1.37.0" in old.stderr
     assert "kubectl" not in old.stderr
+    # Numeric, not lexical: 3.9 < 3.17 < 3.100.
+    _fake(tmp_path, "helm", "echo v3.9.9")
+    assert "helm 3.9.9 is too old" in _check_tools(tmp_path, "helm").stderr
+    _fake(tmp_path, "helm", "echo v3.100.0")
+    assert _check_tools(tmp_path, "helm").returncode == 0
 
 
 def test_load_images_falls_back_to_an_archive_of_this_platform(tmp_path):
@@ -337,3 +343,67 @@ def test_load_images_falls_back_to_an_archive_of_this_platform(tmp_path):
     res = subprocess.run(["bash", ROOT / "k8s/tools/load-images.sh", "kind", "chirp", "a:1"],
                          capture_output=True, text=True, env=env)
     assert res.returncode == 0 and log.read_text().splitlines() == ["kind load docker-image --name chirp a:1"]
+
+
+# --- the rolling-update check, against a local stand-in for the Ingress ----------
+
+class _Ingress:
+    """Answers 2xx to everything, except the request numbered `fail_at` (502)."""
+
+    def __init__(self, fail_at: int | None):
+        import http.server
+        import threading
+
+        outer = self
+        self.count = 0
+        self.hosts: set[str] = set()
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                with lock:
+                    outer.count += 1
+                    n = outer.count
+                    outer.hosts.add(self.headers["Host"])
+                status = 502 if n == fail_at else (201 if self.command == "POST" else 200)
+                body = b'{"data": []}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("fail_at,command_rc,ok", [(None, 0, True), (40, 0, False), (None, 3, False)])
+def test_rollout_check_fails_on_a_single_failed_request(fail_at, command_rc, ok):
+    ingress = _Ingress(fail_at)
+    try:
+        env = {"CHIRP_E2E_URL": ingress.url, "CHIRP_E2E_HOST": "chirp.test", "PATH": "/usr/bin:/bin"}
+        res = subprocess.run(
+            [sys.executable, ROOT / "tests/k8s/e2e/rollout_under_load.py", "--settle", "0.5",
+             "--min-requests", "50", "--",
+             sys.executable, "-c", f"import time, sys; time.sleep(0.5); sys.exit({command_rc})"],
+            capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        ingress.close()
+    assert ingress.count >= 50 and ingress.hosts == {"chirp.test"}
+    assert (res.returncode == 0) == ok, res.stdout + res.stderr
+    assert ("zero failed requests" in res.stdout) == ok
+    if fail_at:
+        assert "-> 502" in res.stdout
