@@ -23,7 +23,7 @@ DOCKER ?= docker
 # Pinned: every third-party piece the cluster targets install. k8s/README.md
 # says what each was checked against; tests/k8s checks they stay pinned.
 KIND_NODE_IMAGE ?= kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
-MINIKUBE_KUBERNETES_VERSION ?= v1.34.0
+MINIKUBE_KUBERNETES_VERSION ?= v1.35.1
 TRAEFIK_CHART_VERSION ?= 41.3.0
 METRICS_SERVER_CHART_VERSION ?= 3.13.1
 # Traefik's chart ships no Gateway API CRDs since 40.2; its README names this release.

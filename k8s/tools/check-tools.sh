@@ -16,7 +16,7 @@ minimum() {
     helm) echo 3.17.0 ;;
     kubectl) echo 1.30.0 ;;
     kind) echo 0.32.0 ;;
-    minikube) echo 1.37.0 ;;
+    minikube) echo 1.38.1 ;;
     docker) echo 20.10.0 ;;
     *) return 1 ;;
   esac

@@ -313,7 +313,7 @@ def test_check_tools_names_the_minimum_versions(tmp_path):
     assert old.returncode == 1
     assert "helm 3.12.3 is too old; install helm >= 3.17.0" in old.stderr
     assert "kind 0.20.0 is too old; install kind >= 0.32.0" in old.stderr
-    assert "minikube not found on PATH; install minikube >= 1.37.0" in old.stderr
+    assert "minikube not found on PATH; install minikube >= 1.38.1" in old.stderr
     assert "kubectl" not in old.stderr
     # Numeric, not lexical: 3.9 < 3.17 < 3.100.
     _fake(tmp_path, "helm", "echo v3.9.9")
@@ -407,3 +407,12 @@ def test_rollout_check_fails_on_a_single_failed_request(fail_at, command_rc, ok)
     assert ("zero failed requests" in res.stdout) == ok
     if fail_at:
         assert "-> 502" in res.stdout
+
+
+@pytest.mark.parametrize("values", sorted((ROOT / "k8s/values").glob("*.yaml")), ids=lambda p: p.name)
+def test_deploy_values_leave_the_replica_count_to_make_scale(values):
+    """`make deploy` passes these files on every run, after the release's
+    reused values: a replicaCount here would undo `make scale`."""
+    doc = yaml.safe_load(values.read_text()) or {}
+    for svc in ("user-service", "tweet-service"):
+        assert "replicaCount" not in (doc.get(svc) or {}), values.name
