@@ -23,7 +23,9 @@ case "$cluster_tool" in
     platform="$("$DOCKER" version --format '{{.Server.Os}}/{{.Server.Arch}}')"
     archive="$(mktemp -d)/chirp-images.tar"
     trap 'rm -rf "$(dirname "$archive")"' EXIT
-    "$DOCKER" image save --platform "$platform" -o "$archive" "$@"
+    # --platform needs Docker 28+; older engines save what they have.
+    "$DOCKER" image save --platform "$platform" -o "$archive" "$@" ||
+      "$DOCKER" image save -o "$archive" "$@"
     "$KIND" load image-archive --name "$name" "$archive"
     ;;
   minikube)
