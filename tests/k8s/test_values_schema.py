@@ -60,6 +60,9 @@ CONTRADICTIONS = [
     ("tweet-service", ["--set", "postgresql.enabled=false", "--set", "externalDatabase.url=postgresql://u:p@h/db"],
      "externalDatabase.maxConnections (100)"),
     ("user-service", ["--set", "strategy.maxSurge=100%", "--set", "replicaCount=6"], "12 pods"),
+    # A chart built on chirp-common without the budget's keys is told which.
+    ("user-service", ["--set", "postgresql.maxConnections=null"], "postgresql.maxConnections is required"),
+    ("tweet-service", ["--set", "database=null"], "database.poolsPerWorker is required"),
 ]
 
 

@@ -55,7 +55,7 @@ spec:
         - name: migrate
           image: {{ include "chirp-common.image" . | quote }}
           imagePullPolicy: {{ .Values.image.pullPolicy }}
-          command: ["python", "-m", "{{ .Chart.Name | replace "-" "_" }}", "upgrade", "--wait", "{{ .Values.migrations.waitSeconds }}"]
+          command: ["python", "-m", "{{ .Chart.Name | replace "-" "_" }}", "upgrade", "--wait", "{{ required "migrations.waitSeconds is required" .Values.migrations.waitSeconds }}"]
           {{- include "chirp-common.env" . | nindent 10 }}
           resources:
             {{- toYaml .Values.migrations.resources | nindent 12 }}

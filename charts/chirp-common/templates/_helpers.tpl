@@ -114,6 +114,11 @@ one connection at a time) x database.poolsPerWorker (services/common/db.py).
 */}}
 {{- define "chirp-common.connectionBudget" -}}
 {{- $v := .Values }}
+{{- $hint := "(a chirp-common chart needs it: copy the key from charts/user-service/values.yaml)" }}
+{{- range $key := list "database.poolsPerWorker" "database.reservedConnections" "postgresql.maxConnections" "externalDatabase.maxConnections" }}
+{{- $path := splitList "." $key }}
+{{- $_ := dig (index $path 0) (index $path 1) nil $v.AsMap | required (printf "%s is required %s" $key $hint) }}
+{{- end }}
 {{- $pods := int (ternary $v.autoscaling.maxReplicas $v.replicaCount $v.autoscaling.enabled) }}
 {{- $surge := $v.strategy.maxSurge }}
 {{- if kindIs "string" $surge }}
