@@ -476,11 +476,13 @@ def targets(results: dict, scale: list) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def report(results: dict, scale: list, rss: dict, started: float) -> str:
+def report(results: dict, scale: list, rss: dict, started: float, load: list[float]) -> str:
     lines = [f"# Chirp benchmark — {time.strftime('%Y-%m-%d %H:%M %Z')}", "",
              f"Machine: {machine()}. Shared with the load generator (wrk, {WRK_THREADS} threads, "
              f"{CONNECTIONS} connections), PostgreSQL, Redis and nginx. Each cell: the median of "
-             f"{ROUNDS} rounds of {DURATION} s, each after a {WARMUP} s warm-up; systems interleaved.", "",
+             f"{ROUNDS} rounds of {DURATION} s, each after a {WARMUP} s warm-up; systems interleaved. "
+             f"Load average (1 min) before the bench started anything: {load[0]:.1f} (the rest of "
+             f"the machine; above 1 it competed for the cores), at the end: {load[1]:.1f}.", "",
              "gunicorn settings run (the services' defaults: chart and `make run`):", ""]
     for name, settings in SETTINGS.items():
         lines.append(f"* {name}: {describe(settings)}")
@@ -588,6 +590,7 @@ def main() -> int:
               file=sys.stderr)
         return 2
     started = time.monotonic()
+    load = [os.getloadavg()[0]]
     shipped_settings()
     RESULTS.mkdir(exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix="chirp-bench-"))
@@ -649,10 +652,11 @@ def main() -> int:
             if system:
                 system.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
-    text = report(results, scale, rss, started)
+    load.append(os.getloadavg()[0])
+    text = report(results, scale, rss, started, load)
     (RESULTS / "results.md").write_text(text)
     (RESULTS / "results.json").write_text(json.dumps(
-        {"results": results, "scale": scale, "rss_mb": rss, "machine": machine(),
+        {"results": results, "scale": scale, "rss_mb": rss, "machine": machine(), "loadavg": load,
          "gunicorn": SETTINGS,
          "load": {"duration": DURATION, "warmup": WARMUP, "rounds": ROUNDS,
                   "connections": CONNECTIONS, "wrk_threads": WRK_THREADS}}, indent=1))
