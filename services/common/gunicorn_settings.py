@@ -3,11 +3,14 @@ from the environment. Each service's gunicorn.conf.py imports these and names
 its app and default port."""
 from __future__ import annotations
 
+import atexit
+import collections
 import json
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 
 from gunicorn.glogging import Logger
@@ -66,13 +69,19 @@ class JsonAccessLogger(Logger):
     Cheap enough to leave on: it reads the few fields it logs straight from
     the response and environ (gunicorn's atoms() builds a dict of every
     header and environ entry), formats the timestamp once a second, and
-    writes the line to the access log's stream itself, one write per line,
-    instead of through logging.Logger.info (a LogRecord, a caller lookup and
-    a formatter per line). Other handlers (syslog, a logging config) still
-    get the line through `logging`."""
+    leaves the writing to a thread of its own: a request's thread only
+    appends its line to a list, and the writer sends what has gathered in
+    one write every FLUSH_SECONDS. A write per request would release and
+    retake the GIL on every request, and each of a worker's threads would
+    wait its turn for it. The cost: the lines of the last FLUSH_SECONDS are
+    lost if the worker is killed (SIGKILL); a worker that exits writes them.
+    Other handlers (syslog, a logging config) get each line through
+    `logging`, as gunicorn's own logger does."""
 
+    FLUSH_SECONDS = 0.1
     _second = None
     _stamp = ""
+    _writer_pid = None
 
     def _now(self) -> str:
         second = int(time.time())
@@ -104,14 +113,44 @@ class JsonAccessLogger(Logger):
             "remote": environ.get("REMOTE_ADDR", "-"),
             "user_agent": environ.get("HTTP_USER_AGENT", "-"),
         })
+        if self._stream_handler() is None:
+            self.access_log.info(line)
+            return
+        if self._writer_pid != os.getpid():  # first line in this (forked) process
+            self._start_writer()
+        self._lines.append(line)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _stream_handler(self):
         handlers = self.access_log.handlers
         if len(handlers) == 1 and type(handlers[0]) in (logging.StreamHandler, logging.FileHandler):
-            handler = handlers[0]
-            with handler.lock:  # the lock reopen_files() takes to swap a file's stream
-                handler.stream.write(line + "\n")
-                handler.stream.flush()
-        else:
-            self.access_log.info(line)
+            return handlers[0]
+        return None
+
+    def _start_writer(self):
+        self._writer_pid = os.getpid()
+        self._lines = collections.deque()  # append and popleft need no lock
+        self._wake = threading.Event()
+        threading.Thread(target=self._write_forever, name="access-log", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _write_forever(self):
+        while True:
+            self._wake.wait()
+            time.sleep(self.FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self):
+        """Write the lines gathered so far (the writer thread, and at exit)."""
+        handler = self._stream_handler()
+        if handler is None or not self._lines:
+            return
+        with handler.lock:  # the lock reopen_files() takes to swap a file's stream
+            lines = [self._lines.popleft() for _ in range(len(self._lines))]
+            handler.stream.write("\n".join(lines) + "\n")
+            handler.stream.flush()
 
 
 logger_class = JsonAccessLogger
