@@ -94,6 +94,10 @@ def test_make_run_sets_no_server_settings():
 
 
 def test_access_log_writes_one_json_line_per_request_and_follows_a_reopen(tmp_path, monkeypatch):
+    # Importing the settings sets PROMETHEUS_MULTIPROC_DIR unless it is set:
+    # set here, it does not outlive this test (in-process apps would count
+    # their metrics into files).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from gunicorn.config import Config
 
     from common.gunicorn_settings import JsonAccessLogger

@@ -69,14 +69,15 @@ class JsonAccessLogger(Logger):
     Cheap enough to leave on: it reads the few fields it logs straight from
     the response and environ (gunicorn's atoms() builds a dict of every
     header and environ entry), formats the timestamp once a second, and
-    leaves the writing to a thread of its own: a request's thread only
-    appends its line to a list, and the writer sends what has gathered in
-    one write every FLUSH_SECONDS. A write per request would release and
-    retake the GIL on every request, and each of a worker's threads would
-    wait its turn for it. The cost: the lines of the last FLUSH_SECONDS are
-    lost if the worker is killed (SIGKILL); a worker that exits writes them.
-    Other handlers (syslog, a logging config) get each line through
-    `logging`, as gunicorn's own logger does."""
+    leaves the writing to a thread of its own. A request's thread only
+    appends its line; the writer writes a line at once when the log has
+    been quiet, and under load what gathered, at most every FLUSH_SECONDS,
+    in one write. A write per request would release and retake the GIL on
+    every request, and each of a worker's threads would wait its turn for
+    it. The cost: the last lines (FLUSH_SECONDS at most) are lost if the
+    worker is killed with SIGKILL; a worker that exits writes them. Other
+    handlers (syslog, a logging config) get each line through `logging`,
+    as gunicorn's own logger does."""
 
     FLUSH_SECONDS = 0.1
     _second = None
@@ -136,11 +137,15 @@ class JsonAccessLogger(Logger):
         atexit.register(self.flush)
 
     def _write_forever(self):
+        last = 0.0
         while True:
             self._wake.wait()
-            time.sleep(self.FLUSH_SECONDS)
+            pause = last + self.FLUSH_SECONDS - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
             self._wake.clear()
             self.flush()
+            last = time.monotonic()
 
     def flush(self):
         """Write the lines gathered so far (the writer thread, and at exit)."""
