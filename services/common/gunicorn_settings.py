@@ -169,7 +169,9 @@ class ThreadWorker(gthread.ThreadWorker):
     connections by the kernel, and nobody would accept them: they would
     hang, then be reset when the socket closes. So it serves what is
     already queued and closes the socket at once; new connections go to
-    the other workers (or, on a handover, to the new server)."""
+    the other workers (or, on a handover, to the new server). What a
+    socket of its own cannot do: hand its queue to the others when a
+    worker dies (SIGKILL, timeout); connections queued there are reset."""
 
     def set_accept_enabled(self, enabled):
         super().set_accept_enabled(enabled)
@@ -179,9 +181,7 @@ class ThreadWorker(gthread.ThreadWorker):
             while True:
                 try:
                     client, address = listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
+                except OSError:  # nothing left in its queue (EAGAIN), or gone
                     break
                 self.nr_conns += 1
                 client.setblocking(True)
