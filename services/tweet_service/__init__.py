@@ -17,7 +17,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(config: dict | None = None) -> APIFlask:
     settings = {**load_config(), **(config or {})}
     app = create_base_app(__name__, "Chirp tweet service", settings)
-    migrations.check_current(app.extensions["db_engine"], MIGRATIONS, "tweet_service")
+    migrations.wait_for_schema(app, MIGRATIONS, "tweet_service")
     app.extensions["user_client"] = UserClient(settings)
 
     from .routes import bp

@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(config: dict | None = None) -> APIFlask:
     settings = {**load_config(), **(config or {})}
     app = create_base_app(__name__, "Chirp user service", settings)
-    migrations.check_current(app.extensions["db_engine"], MIGRATIONS, "user_service")
+    migrations.wait_for_schema(app, MIGRATIONS, "user_service")
 
     cache = UserCache(settings["REDIS_URL"], settings["CACHE_TTL_SECONDS"],
                       settings["CACHE_NEGATIVE_TTL_SECONDS"], settings["CACHE_SOCKET_TIMEOUT"],
