@@ -7,8 +7,8 @@ callers a fast 503 instead of a wait for timeouts. Author checks made at the
 same time share one batch lookup (coalescing.py).
 
 urllib3 directly rather than requests on top of it: requests re-reads the
-environment (proxies, .netrc) and rebuilds its request on every call, which
-cost about half a millisecond of CPU per POST /tweets (bench/README.md).
+environment (proxies, .netrc) and rebuilds its request on every call
+(bench/README.md: what that cost).
 """
 from __future__ import annotations
 

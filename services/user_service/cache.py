@@ -22,12 +22,11 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import Counter
 from pybreaker import STATE_CLOSED, CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from .near_cache import NearCache
 from .schemas import UserOut
 from .settings import UserSettings
+from .subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +86,8 @@ class UserCache:
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
                 retry_on_timeout=False, health_check_interval=30)
         if url and settings.near_cache_size:
-            # No retries on the subscription: a reconnect would resubscribe
-            # silently, and whatever was published in between would be lost.
-            def subscriber() -> redis.Redis:
-                return redis.Redis.from_url(
-                    url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
-                    retry=Retry(NoBackoff(), 0))
-
-            self.near = NearCache(subscriber, CHANNEL, size=settings.near_cache_size, ttl=ttl,
-                                  lease=socket_timeout)
+            self.near = NearCache(lambda: Subscription(url, CHANNEL, socket_timeout),
+                                  size=settings.near_cache_size, ttl=ttl, lease=socket_timeout)
 
     @staticmethod
     def key(user_id: int) -> str:
