@@ -7,10 +7,11 @@ do not exist are cached too, briefly, as an empty value.
 
 A write does not delete its entry but replaces it with a short-lived
 INVALIDATED marker, and lookups only fill an absent key (SET NX). Otherwise
-a lookup that read the row just before the write committed could put the old
-value back just after the write's delete, for a whole TTL. Redis is optional: every error is counted
-and the caller falls back to the database, and a circuit breaker keeps a
-frozen Redis from adding its timeout to every request.
+a lookup that read the row just before the write committed could put the
+old value back just after the write's delete, for a whole TTL. Redis is
+optional: every error is counted and the caller falls back to the database,
+and a circuit breaker keeps a frozen Redis from adding its timeout to every
+request.
 """
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ NEAR_HITS, REDIS_HITS, REDIS_MISSES, REDIS_ERRORS = (  # bound once: labels() co
     CACHE_LOOKUPS.labels(result, tier) for result, tier in
     (("hit", "near"), ("hit", "redis"), ("miss", "redis"), ("error", "redis")))
 
+MISSING = b""  # the cached value of an id that does not exist
+INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
+CHANNEL = "user:v1:invalidations"  # ids of written users, comma-separated, for the near caches
+
+
 class CacheUnavailable(Exception):
     pass
 
@@ -51,11 +57,6 @@ class _Recoveries(CircuitBreakerListener):
     def state_change(self, breaker, old, new) -> None:
         if old is not None and old.name != STATE_CLOSED and new.name == STATE_CLOSED:
             self.cache.recoveries += 1
-
-
-MISSING = b""  # the cached value of an id that does not exist
-INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
-CHANNEL = "user:v1:invalidations"  # ids of written users, comma-separated, for the near caches
 
 
 @dataclass(frozen=True)
