@@ -49,7 +49,7 @@ run: venv ## Run both under gunicorn: USER_DATABASE_URL, TWEET_DATABASE_URL, RED
 	wait
 
 # The quick suites; images, k8s and faults have their own targets (below, mk/).
-TEST_PATHS := tests/test_support.py tests/migrations tests/contract
+TEST_PATHS := tests/test_support.py tests/test_gunicorn_settings.py tests/migrations tests/contract
 
 test: venv ## Run the test suite (real PostgreSQL and Redis, started by the fixtures)
 	$(PY) -m pytest -q -m "not slow" $(TEST_PATHS)
