@@ -9,7 +9,6 @@ import collections
 import json
 import logging
 import os
-import sys
 import tempfile
 import threading
 import time
