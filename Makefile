@@ -23,7 +23,8 @@ migrate: venv ## Migrate both services' databases (DATABASE_URL per service; see
 	DATABASE_URL=$(TWEET_DATABASE_URL) $(PY) -m tweet_service upgrade
 
 # `make dev`: the try-it-now path. SQLite files under .data/, no Redis, both
-# services on Flask's reloading dev server; Ctrl-C stops both.
+# services on Flask's development server (it does not reload: restart it
+# after a change); Ctrl-C stops both.
 dev: venv ## Run both services locally on :5001 and :5002 (SQLite, no Redis)
 	$(PY) -m user_service upgrade
 	$(PY) -m tweet_service upgrade

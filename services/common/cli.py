@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from . import migrations
-from .config import default_database_url
+from .settings import default_database_url
 
 
 def main(service: str, migrations_dir: Path, argv: list[str] | None = None) -> int:

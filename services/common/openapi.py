@@ -38,14 +38,16 @@ _DESCRIPTIONS = {
 }
 
 
-def _statuses(method: str, path: str, operation: dict) -> set[int]:
-    statuses = {503}
-    if "{" in path or operation.get("parameters"):
-        statuses |= {400, 404} if "{" in path else {400}
-    if method in ("post", "patch", "put"):
-        statuses |= {400, 413, 415, 422}
+def _statuses(method: str, operation: dict) -> set[int]:
+    """The errors an operation can answer whatever it does, from its inputs;
+    each route declares its own on top (404, 409, ...)."""
+    statuses = {503}  # its database (or another dependency) is down
+    if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+        statuses.add(400)  # an invalid query parameter
+    if "requestBody" in operation:
+        statuses |= {400, 413, 415, 422}  # not JSON, too large, not JSON at all, invalid
     if method == "post":
-        statuses.add(409)
+        statuses |= {400, 409, 422}  # Idempotency-Key: malformed, in use, reused
     return statuses
 
 
@@ -69,7 +71,7 @@ def add_problem_responses(spec: dict) -> dict:
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses = operation.setdefault("responses", {})
-            statuses = _statuses(method, path, operation)
+            statuses = _statuses(method, operation)
             statuses |= {int(code) for code in responses if code[0] in "45"}
             if path in ("/healthz", "/metrics", "/openapi.json", "/docs"):
                 statuses = set()
@@ -85,6 +87,8 @@ def add_problem_responses(spec: dict) -> dict:
             for parameter in parameters:
                 if parameter["in"] == "path":  # every path parameter is an <id:...>
                     parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+                elif parameter["schema"].get("type") == "array":  # a list in the query: 1,2,3
+                    parameter.update(style="form", explode=False)
             # Any value is accepted: an invalid one is replaced, not rejected.
             parameters.append({"name": "X-Request-ID", "in": "header", "required": False,
                                "schema": {"type": "string"},

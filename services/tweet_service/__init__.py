@@ -8,17 +8,18 @@ from apiflask import APIFlask
 from common import migrations
 from common.web import create_base_app
 
-from .config import load_config
-from .user_client import UserClient
+from .settings import TweetSettings, get_settings
+from .store import TweetStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(config: dict | None = None) -> APIFlask:
-    settings = {**load_config(), **(config or {})}
-    app = create_base_app(__name__, "Chirp tweet service", settings)
+def create_app(settings: TweetSettings | None = None) -> APIFlask:
+    settings = settings or get_settings()
+    store = TweetStore(settings)
+    app = create_base_app(__name__, "Chirp tweet service", settings, store.db)
+    app.extensions["store"] = store
     migrations.wait_for_schema(app, MIGRATIONS, "tweet_service")
-    app.extensions["user_client"] = UserClient(settings)
 
     from .routes import bp
     app.register_blueprint(bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, RootModel, StringConstraints
 
 from common.db import MAX_ID
 from common.pagination import PageQuery
@@ -30,13 +30,26 @@ class TweetOut(ResponseBody):
     user_id: int
     content: str
     created_at: Timestamp
-    author: Author | None = Field(
-        None, description="Only with `?expand=author`; null if the user no longer exists.")
+
+
+class AuthoredTweet(TweetOut):
+    author: Author | None = Field(description="null if the user no longer exists.")
 
 
 class TweetPage(BaseModel):
     data: list[TweetOut]
     next_cursor: str | None
+
+
+class AuthoredTweetPage(BaseModel):
+    """A page asked for with `?expand=author`."""
+
+    data: list[AuthoredTweet]
+    next_cursor: str | None
+
+
+class TweetList(RootModel[TweetPage | AuthoredTweetPage]):
+    pass
 
 
 class TweetsQuery(PageQuery):

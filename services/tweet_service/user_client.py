@@ -7,8 +7,8 @@ callers a fast 503 instead of a wait for timeouts. Author checks made at the
 same time share one batch lookup (coalescing.py).
 
 urllib3 directly rather than requests on top of it: requests re-reads the
-environment (proxies, .netrc) and rebuilds its request on every call, which
-cost about half a millisecond of CPU per POST /tweets (bench/README.md).
+environment (proxies, .netrc) and rebuilds its request on every call
+(bench/README.md: what that cost).
 """
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ import logging
 
 import orjson
 import urllib3
+from pybreaker import CircuitBreaker, CircuitBreakerError
 from urllib3.exceptions import HTTPError
 from urllib3.util.retry import Retry
 
-from common.breaker import CircuitBreaker, CircuitOpen
 from common.request_id import HEADER as REQUEST_ID, current_request_id
 
 from .coalescing import Coalescer
+from .settings import TweetSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +35,22 @@ class UserServiceUnavailable(Exception):
 
 
 class UserClient:
-    def __init__(self, config: dict):
+    def __init__(self, settings: TweetSettings):
         self._author_checks = Coalescer(lambda ids: self.get_users(ids).keys(),
-                                        max_wait=config["USER_SERVICE_COALESCE_WAIT"])
+                                        max_wait=settings.user_service_coalesce_wait)
         # A user service behind a path (http://gateway/chirp) keeps it.
-        self.path_prefix = urllib3.util.parse_url(config["USER_SERVICE_URL"]).path or ""
-        self.breaker = CircuitBreaker(config["BREAKER_THRESHOLD"], config["BREAKER_RESET_SECONDS"])
-        retry = Retry(total=config["USER_SERVICE_RETRIES"], backoff_factor=0.05,
+        self.path_prefix = urllib3.util.parse_url(settings.user_service_url).path or ""
+        self.breaker = CircuitBreaker(fail_max=settings.breaker_threshold,
+                                      reset_timeout=settings.breaker_reset_seconds)
+        retry = Retry(total=settings.user_service_retries, backoff_factor=0.05,
                       status_forcelist=(502, 503, 504), allowed_methods={"GET"},
                       raise_on_status=False, respect_retry_after_header=False)
         # One host: its connection pool directly, without a PoolManager
         # parsing every URL to pick the pool.
         self.pool = urllib3.connection_from_url(
-            config["USER_SERVICE_URL"], maxsize=config["USER_SERVICE_POOL_SIZE"], retries=retry,
-            timeout=urllib3.Timeout(connect=config["USER_SERVICE_CONNECT_TIMEOUT"],
-                                    read=config["USER_SERVICE_READ_TIMEOUT"]))
+            settings.user_service_url, maxsize=settings.user_service_pool_size, retries=retry,
+            timeout=urllib3.Timeout(connect=settings.user_service_connect_timeout,
+                                    read=settings.user_service_read_timeout))
 
     def close(self) -> None:
         """Close the pooled keep-alive connections."""
@@ -56,22 +58,25 @@ class UserClient:
 
     def _get(self, path: str, **params) -> urllib3.BaseHTTPResponse:
         try:
-            self.breaker.before_call()
-        except CircuitOpen:
+            # calling(), not call(): pybreaker holds its lock through a call()
+            # and so would let one request at a time through.
+            with self.breaker.calling():
+                return self._request(path, params)
+        except CircuitBreakerError:
             raise UserServiceUnavailable("circuit open") from None
+
+    def _request(self, path: str, params: dict) -> urllib3.BaseHTTPResponse:
+        """One call; raises UserServiceUnavailable (a failure to the breaker)."""
         headers = {REQUEST_ID: current_request_id() or ""}
         try:
             response = self.pool.request("GET", self.path_prefix + path, fields=params or None,
                                          headers=headers)
         except (HTTPError, OSError) as error:
-            self.breaker.record_failure()
             log.warning("user service unreachable: %s", error.__class__.__name__)
             raise UserServiceUnavailable(str(error)) from error
         if response.status >= 500:
-            self.breaker.record_failure()
             log.warning("user service answered %s", response.status)
             raise UserServiceUnavailable(f"status {response.status}")
-        self.breaker.record_success()
         return response
 
     def user_exists(self, user_id: int) -> bool:

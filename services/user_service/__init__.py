@@ -8,22 +8,19 @@ from apiflask import APIFlask
 from common import migrations
 from common.web import create_base_app
 
-from .cache import InvalidationReplayer, UserCache
-from .config import load_config
+from .settings import UserSettings, get_settings
+from .store import UserStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(config: dict | None = None) -> APIFlask:
-    settings = {**load_config(), **(config or {})}
-    app = create_base_app(__name__, "Chirp user service", settings)
+def create_app(settings: UserSettings | None = None) -> APIFlask:
+    settings = settings or get_settings()
+    store = UserStore(settings)
+    app = create_base_app(__name__, "Chirp user service", settings, store.db)
+    app.extensions["store"] = store
+    app.before_request(store.outbox.ensure_running)  # in each worker, once it serves
     migrations.wait_for_schema(app, MIGRATIONS, "user_service")
-
-    cache = UserCache(settings["REDIS_URL"], settings["CACHE_TTL_SECONDS"],
-                      settings["CACHE_NEGATIVE_TTL_SECONDS"], settings["CACHE_SOCKET_TIMEOUT"],
-                      near_size=settings["NEAR_CACHE_SIZE"])
-    app.extensions["user_cache"] = cache
-    app.extensions["cache_replayer"] = InvalidationReplayer(cache, app.extensions["db_sessionmaker"])
 
     from .routes import bp
     app.register_blueprint(bp)

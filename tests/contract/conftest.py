@@ -27,10 +27,12 @@ from sqlalchemy.engine import Engine
 
 import tweet_service
 import user_service
+from tweet_service.settings import TweetSettings
+from user_service.settings import UserSettings
 from support.servers import ServiceProcess, find_free_port, migrate
 
-USER_TABLES = ("users", "cache_invalidations", "idempotency_keys")
-TWEET_TABLES = ("tweets", "idempotency_keys")
+USER_TABLES = ("users", "outbox", "idempotency_keys")
+TWEET_TABLES = ("tweets", "outbox", "idempotency_keys")
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Stack:
     tweet_app: object = field(init=False)
     users: FlaskClient = field(init=False)
     tweets: FlaskClient = field(init=False)
+    extra_apps: list = field(init=False, default_factory=list)
 
     def __post_init__(self):
         self.user_app = user_service.create_app(self.user_config())
@@ -55,12 +58,27 @@ class Stack:
 
     # -- building more apps on the same storage (e.g. with a dependency down)
 
-    def user_config(self, **overrides) -> dict:
-        return {"DATABASE_URL": self.user_db_url, "REDIS_URL": self.redis_url, **overrides}
+    def user_config(self, **overrides) -> UserSettings:
+        return UserSettings(**{"database_url": self.user_db_url, "redis_url": self.redis_url,
+                               **overrides})
 
-    def tweet_config(self, **overrides) -> dict:
-        return {"DATABASE_URL": self.tweet_db_url, "USER_SERVICE_URL": self.user_process.url,
-                **overrides}
+    def tweet_config(self, **overrides) -> TweetSettings:
+        return TweetSettings(**{"database_url": self.tweet_db_url,
+                                "user_service_url": self.user_process.url, **overrides})
+
+    def app(self, service: str, **overrides):
+        """Another in-process app of `service` ("users" or "tweets") on this
+        stack's storage, with settings overridden; closed after the test."""
+        if service == "users":
+            app = user_service.create_app(self.user_config(**overrides))
+        else:
+            app = tweet_service.create_app(self.tweet_config(**overrides))
+        self.extra_apps.append(app)
+        return app
+
+    def close_extra_apps(self) -> None:
+        while self.extra_apps:
+            self.extra_apps.pop().extensions["store"].close()
 
     # -- the second user-service replica, over HTTP
 
@@ -121,12 +139,10 @@ class Stack:
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
-        self.tweet_app.extensions["user_client"].close()
+        for app in (self.user_app, self.tweet_app):
+            app.extensions["store"].close()
         self._user_db.dispose()
         self._tweet_db.dispose()
-        for app in (self.user_app, self.tweet_app):
-            app.extensions["db_engine"].dispose()
-            app.extensions["db_autocommit_engine"].dispose()
 
 
 def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str | None):
@@ -169,9 +185,13 @@ def stack(request) -> Stack:
 @pytest.fixture(autouse=True)
 def _empty_stack(request):
     """Every test starts on empty databases and an empty cache."""
-    for name in ("stack", "postgres_stack", "sqlite_stack"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).reset()
+    stacks = [request.getfixturevalue(name) for name in ("stack", "postgres_stack", "sqlite_stack")
+              if name in request.fixturenames]
+    for stack in stacks:
+        stack.reset()
+    yield
+    for stack in stacks:
+        stack.close_extra_apps()
 
 
 @pytest.fixture
