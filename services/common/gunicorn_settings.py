@@ -43,6 +43,11 @@ def server_settings(settings: ServerSettings) -> dict:
         "timeout": settings.gunicorn_timeout,
         # Kubernetes waits preStop (5 s) + this before SIGKILL; see the Helm chart.
         "graceful_timeout": settings.gunicorn_graceful_timeout,
+        # Longer than the proxy's idle timeout for its upstream connections
+        # (Traefik 90 s, ingress-nginx 60 s): the proxy, not gunicorn, closes
+        # an idle connection, so a request the proxy sends just as gunicorn
+        # closes it cannot come back as a 502 (gunicorn's docs: higher behind
+        # a load balancer).
         "keepalive": settings.gunicorn_keepalive,
         "backlog": settings.gunicorn_backlog,
         "loglevel": settings.log_level.lower(),

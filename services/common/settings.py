@@ -40,7 +40,7 @@ class ServerSettings(BaseSettings):
     gunicorn_worker_connections: int = 1000
     gunicorn_timeout: int = 30
     gunicorn_graceful_timeout: int = 20
-    gunicorn_keepalive: int = 5
+    gunicorn_keepalive: int = 120
     gunicorn_backlog: int = 2048
     gunicorn_access_log: str = "-"  # "-": stdout; empty: off
     log_level: str = "INFO"
