@@ -1,0 +1,287 @@
+"""The feed service's data-access layer: follows in its database, home
+timelines in Redis, and the events that change them. It owns the
+transactions; the views only parse, call it and shape the answer.
+
+A home timeline is the user's own tweets and those of whom they follow,
+newest first. It is served from the Redis cache when there is one and
+fan-out is on: each new tweet is added to its followers' cached timelines
+as its event arrives, except for authors with more than
+FANOUT_MAX_FOLLOWERS followers, whose tweets are merged in at read time.
+Otherwise (no Redis, fan-out off, Redis down, or paging past the cached
+entries) the timeline is merged at read time from the follows and the
+tweet service. Both give the same answer.
+"""
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from common.db import execute, get_session, utcnow
+from common.problems import DependencyUnavailable, Problem
+from common.service_client import ServiceUnavailable
+
+from .models import Follow, FollowerCount, ReceivedEvent
+from .schemas import TweetCreated, TweetDeleted, UserDeleted
+from .sources import Tweets, Users
+from .timeline_cache import TimelineCache
+
+log = logging.getLogger(__name__)
+
+
+def _insert(session: Session, model):
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+def _unavailable(what: str) -> DependencyUnavailable:
+    return DependencyUnavailable(f"The {what} is unavailable; nothing was changed.")
+
+
+class FeedStore:
+    def __init__(self, config: dict, users: Users, tweets: Tweets, cache: TimelineCache | None):
+        self.users = users
+        self.tweets = tweets
+        # Without fan-out no timeline is cached: each is merged at read time.
+        self.cache = cache if config["FANOUT_ENABLED"] else None
+        self.max_followers = config["FANOUT_MAX_FOLLOWERS"]
+
+    # -- follows
+
+    def get_follow(self, follower_id: int, followee_id: int) -> Follow | None:
+        return get_session().scalar(select(Follow).where(
+            Follow.follower_id == follower_id, Follow.followee_id == followee_id))
+
+    def follow(self, follower_id: int, followee_id: int) -> tuple[Follow, bool]:
+        """The follow, and whether it is new."""
+        if follower_id == followee_id:
+            raise Problem(422, "A user cannot follow themselves.",
+                          type="urn:chirp:problem:self-follow",
+                          errors=[{"field": "followee_id", "message": "same as follower_id"}])
+        existing = self.get_follow(follower_id, followee_id)
+        if existing is not None:
+            return existing, False
+        self._require_users(follower_id, followee_id)
+        session = get_session()
+        follow = Follow(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
+        session.add(follow)
+        try:
+            session.flush()
+        except IntegrityError:  # the same follow, committed a moment ago
+            session.rollback()
+            return self.get_follow(follower_id, followee_id), False
+        self._count_followers(session, followee_id, +1)
+        self._commit_with_timeline_dropped(session, follower_id)
+        return follow, True
+
+    def unfollow(self, follower_id: int, followee_id: int) -> None:
+        session = get_session()
+        gone = session.execute(delete(Follow).where(
+            Follow.follower_id == follower_id, Follow.followee_id == followee_id,
+        ).returning(Follow.id)).first()
+        if gone is None:
+            session.rollback()
+            return
+        self._count_followers(session, followee_id, -1)
+        self._commit_with_timeline_dropped(session, follower_id)
+
+    def follows(self, *, follower_id: int | None, followee_id: int | None,
+                after_id: int | None, count: int) -> list:
+        """Follows of (or to) one user, newest first."""
+        statement = select(Follow.__table__).order_by(Follow.id.desc()).limit(count)
+        if follower_id is not None:
+            statement = statement.where(Follow.follower_id == follower_id)
+        else:
+            statement = statement.where(Follow.followee_id == followee_id)
+        if after_id is not None:
+            statement = statement.where(Follow.id < after_id)
+        return execute(statement)
+
+    def _require_users(self, *user_ids: int) -> None:
+        try:
+            found = self.users.existing(list(user_ids))
+        except ServiceUnavailable:
+            raise _unavailable("user service") from None
+        for user_id in user_ids:
+            if user_id not in found:
+                raise Problem(404, f"User {user_id} does not exist.")
+
+    def _count_followers(self, session: Session, user_id: int, delta: int) -> None:
+        statement = _insert(session, FollowerCount).values(user_id=user_id, followers=delta)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[FollowerCount.user_id],
+            set_={"followers": FollowerCount.followers + delta}))
+
+    def _commit_with_timeline_dropped(self, session: Session, user_id: int) -> None:
+        """Commit a change to whom `user_id` follows, and drop their cached
+        timeline so the next read rebuilds it. Dropped before the commit (if
+        Redis is down, nothing is changed: a stale timeline would outlive the
+        outage) and again after it, in case a read rebuilt it in between
+        from the old follows."""
+        if self.cache is not None:
+            try:
+                self.cache.drop([user_id])
+            except RedisError:
+                session.rollback()
+                raise _unavailable("timeline cache") from None
+        session.commit()
+        if self.cache is not None:
+            try:
+                self.cache.drop([user_id])
+            except RedisError:
+                log.warning("timeline of user %s not dropped after commit", user_id)
+
+    def _followees(self, user_id: int) -> list[int]:
+        return [row.followee_id for row in execute(
+            select(Follow.followee_id).where(Follow.follower_id == user_id))]
+
+    def _followers(self, session: Session, user_id: int, limit: int | None = None) -> list[int]:
+        statement = select(Follow.follower_id).where(Follow.followee_id == user_id)
+        return list(session.scalars(statement.limit(limit)))
+
+    def _merged_followees(self, user_id: int) -> list[int]:
+        """Whom the user follows whose tweets are not fanned out."""
+        return [row.followee_id for row in execute(
+            select(Follow.followee_id)
+            .join(FollowerCount, FollowerCount.user_id == Follow.followee_id)
+            .where(Follow.follower_id == user_id, FollowerCount.followers > self.max_followers))]
+
+    # -- timelines
+
+    def timeline(self, user_id: int, before: int | None, count: int) -> list[dict]:
+        """Up to `count` tweets of the user's home timeline older than the
+        tweet `before`, newest first, each with its author."""
+        try:
+            if self.cache is not None:
+                try:
+                    return self._cached_timeline(user_id, before, count)
+                except RedisError as error:
+                    log.warning("timeline cache unavailable (%s): merging at read time",
+                                error.__class__.__name__)
+            self._require_users(user_id)
+            return self._merged_timeline(user_id, before, count)
+        except ServiceUnavailable:
+            raise DependencyUnavailable("The user or tweet service is unavailable.") from None
+
+    def _merged_timeline(self, user_id: int, before: int | None, count: int) -> list[dict]:
+        authors = [*self._followees(user_id), user_id]
+        return [t for t in self.tweets.newest(authors, count, before) if t.get("author")]
+
+    def _cached_timeline(self, user_id: int, before: int | None, count: int) -> list[dict]:
+        tweets: list[dict] = []
+        while len(tweets) < count:
+            wanted = count - len(tweets)
+            ids = self._cached_ids(user_id, before, wanted)
+            if ids is None:  # older than the cache holds
+                return tweets + self._merged_timeline(user_id, before, wanted)
+            if not ids:
+                break
+            found = [t for t in self.tweets.by_ids(ids) if t.get("author")]
+            # Deleted tweets drop out at once; their events clean up the rest.
+            if gone := set(ids) - {t["id"] for t in found}:
+                self.cache.remove(sorted(gone), [user_id])
+            tweets += found
+            if len(ids) < wanted:
+                break
+            before = ids[-1]
+        return tweets
+
+    def _cached_ids(self, user_id: int, before: int | None, count: int) -> list[int] | None:
+        """Up to `count` ids of the timeline's tweets older than `before`,
+        from the cache (rebuilt if missing) and the authors merged at read
+        time; None past the oldest cached entry of a full timeline."""
+        ids, exists, full = self.cache.page(user_id, before, count)
+        if not exists:
+            self._require_users(user_id)
+            rebuilt = self._rebuild(user_id)
+            full = len(rebuilt) >= self.cache.size
+            ids = [i for i in rebuilt if before is None or i < before][:count]
+        if merged := self._merged_followees(user_id):
+            extra = [t["id"] for t in self.tweets.newest(merged, count, before, expand=False)]
+            ids = sorted(set(ids) | set(extra), reverse=True)[:count]
+        if len(ids) < count and full:
+            return None
+        return ids
+
+    def _rebuild(self, user_id: int) -> list[int]:
+        token = self.cache.begin_rebuild(user_id)
+        authors = [*self._followees(user_id), user_id]
+        ids = [t["id"] for t in self.tweets.newest(authors, self.cache.size, expand=False)]
+        self.cache.finish_rebuild(user_id, token, ids)
+        return ids
+
+    # -- events
+
+    def apply_events(self, events: list) -> int:
+        """Apply each event not applied before, in one transaction; the
+        number applied. Timeline changes go to Redis before the commit: if
+        the commit fails the events come again, and applying them twice to
+        the cache changes nothing."""
+        session = get_session()
+        ids = list(dict.fromkeys(event.id for event in events))
+        now = utcnow()
+        new = set(session.scalars(
+            _insert(session, ReceivedEvent)
+            .values([{"event_id": i, "received_at": now} for i in ids])
+            .on_conflict_do_nothing(index_elements=[ReceivedEvent.event_id])
+            .returning(ReceivedEvent.event_id)))
+        applied, dropped = 0, []
+        try:
+            for event in events:
+                if event.id not in new:
+                    log.info("event %s (%s, request %s) already applied", event.id, event.type,
+                             event.request_id)
+                    continue
+                new.discard(event.id)  # a repeat within the batch is a replay too
+                dropped += self._apply(session, event)
+                applied += 1
+                log.info("event %s (%s, request %s) applied", event.id, event.type,
+                         event.request_id)
+        except RedisError:
+            session.rollback()
+            raise _unavailable("timeline cache") from None
+        session.commit()
+        if dropped:  # again: a read may have rebuilt one from the old follows meanwhile
+            try:
+                self.cache.drop(dropped)
+            except RedisError:
+                log.warning("%d timelines not dropped after commit", len(dropped))
+        return applied
+
+    def _apply(self, session: Session, event) -> list[int]:
+        """Apply one event; the users whose timelines it dropped."""
+        if isinstance(event, TweetCreated):
+            if self.cache is not None:
+                author = event.data.user_id
+                followers = self._followers(session, author, self.max_followers + 1)
+                if len(followers) > self.max_followers:
+                    followers = []  # merged in at read time
+                self.cache.fan_out(event.data.tweet_id, [*followers, author])
+        elif isinstance(event, TweetDeleted):
+            if self.cache is not None:
+                author = event.data.user_id
+                followers = self._followers(session, author, self.max_followers + 1)
+                self.cache.remove([event.data.tweet_id], [*followers, author])
+        elif isinstance(event, UserDeleted):
+            return self._forget_user(session, event.data.user_id)
+        return []
+
+    def _forget_user(self, session: Session, user_id: int) -> list[int]:
+        """Remove every follow to or from the user; drop the timelines that showed their tweets."""
+        followers = self._followers(session, user_id)
+        followees = list(session.scalars(
+            select(Follow.followee_id).where(Follow.follower_id == user_id)))
+        session.execute(delete(Follow).where(
+            (Follow.follower_id == user_id) | (Follow.followee_id == user_id)))
+        session.execute(delete(FollowerCount).where(FollowerCount.user_id == user_id))
+        if followees:
+            session.execute(update(FollowerCount).where(FollowerCount.user_id.in_(followees))
+                            .values(followers=FollowerCount.followers - 1))
+        if self.cache is None:
+            return []
+        self.cache.drop([*followers, user_id])
+        return [*followers, user_id]
