@@ -27,7 +27,9 @@ from sqlalchemy.engine import Engine
 
 import tweet_service
 import user_service
+from support.feed_stack import SERVICES as FEED_SERVICES, FeedStack
 from support.servers import ServiceProcess, find_free_port, migrate
+from support.storage import empty_tables, flush_redis
 
 USER_TABLES = ("users", "cache_invalidations", "idempotency_keys")
 TWEET_TABLES = ("tweets", "idempotency_keys")
@@ -101,23 +103,9 @@ class Stack:
     def reset(self) -> None:
         """Empty every table, restart ids at 1 and flush the cache."""
         for engine, tables in ((self._user_db, USER_TABLES), (self._tweet_db, TWEET_TABLES)):
-            with engine.begin() as connection:
-                if engine.dialect.name == "postgresql":
-                    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
-                else:
-                    for table in tables:
-                        connection.execute(text(f"DELETE FROM {table}"))
-                    connection.execute(text("DELETE FROM sqlite_sequence"))
+            empty_tables(engine, tables)
         if self.redis_url:
-            import redis
-
-            from user_service.cache import CHANNEL
-            from user_service.near_cache import DROP_ALL
-
-            with redis.Redis.from_url(self.redis_url) as client:
-                client.flushdb()
-                client.publish(CHANNEL, DROP_ALL)  # and every worker's own copy,
-                client.ping()  # delivered once this answers (see UserCache.invalidate)
+            flush_redis(self.redis_url)
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
@@ -186,3 +174,39 @@ def second_replica(postgres_stack):
 def closed_port_url() -> str:
     """A base URL nothing listens on."""
     return f"http://127.0.0.1:{find_free_port()}"
+
+
+# -- the feed: all three services under gunicorn (support/feed_stack.py)
+
+
+def _feed_stack(name: str, db_urls: dict, redis_url: str | None):
+    # A low fan-out limit, so that tests reach the read-time merge of big
+    # accounts with a handful of followers.
+    stack = FeedStack(name, db_urls, redis_url, feed_env={"FANOUT_MAX_FOLLOWERS": "3"})
+    try:
+        yield stack.start()
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def feed_postgres_stack(postgres, redis_server):
+    # Its own Redis database: the other stacks flush theirs between tests.
+    yield from _feed_stack("postgres", {
+        service: postgres.create_database(f"feed_stack_{service}") for service in FEED_SERVICES
+    }, redis_server.url.rsplit("/", 1)[0] + "/1")
+
+
+@pytest.fixture(scope="session")
+def feed_sqlite_stack(tmp_path_factory):
+    data = tmp_path_factory.mktemp("feed-sqlite")
+    yield from _feed_stack("sqlite", {
+        service: f"sqlite:///{data / service}.db" for service in FEED_SERVICES}, None)
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def feed_stack(request) -> FeedStack:
+    """The three services on PostgreSQL and Redis, then on SQLite without Redis (`make dev`)."""
+    stack = request.getfixturevalue(f"feed_{request.param}_stack")
+    stack.reset()
+    return stack
