@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigId, UTCDateTime, utcnow
 from common.idempotency import IdempotencyKeyMixin
+from common.outbox import OutboxMixin
 
 
 class Base(DeclarativeBase):
@@ -31,3 +32,7 @@ Index("ix_tweets_user_id_id", Tweet.user_id, Tweet.id.desc())
 
 class IdempotencyKey(IdempotencyKeyMixin, Base):
     pass
+
+
+class OutboxEvent(OutboxMixin, Base):
+    """Events committed with a tweet write, for other services (common.outbox)."""

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import redis
 from prometheus_client import Counter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import delete, select
-
 from common.breaker import CircuitBreaker, CircuitOpen
 
-from .models import CacheInvalidation
 from .near_cache import NearCache
 
 log = logging.getLogger(__name__)
@@ -37,6 +35,10 @@ CACHE_ERRORS = Counter("user_cache_errors_total", "Redis errors, by operation.",
 NEAR_HITS, REDIS_HITS, REDIS_MISSES, REDIS_ERRORS = (  # bound once: labels() costs a lookup per call
     CACHE_LOOKUPS.labels(result, tier) for result, tier in
     (("hit", "near"), ("hit", "redis"), ("miss", "redis"), ("error", "redis")))
+
+class CacheUnavailable(Exception):
+    pass
+
 
 MISSING = b""  # the cached value of an id that does not exist
 INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
@@ -51,7 +53,7 @@ class UserCache:
         # Longer than a lookup takes from its database read to its SET.
         self.invalidation_hold = invalidation_hold
         self.breaker = CircuitBreaker(threshold=1, reset_after=1.0)
-        self.on_recovery = None  # called when Redis answers again after failing
+        self.recoveries = 0  # times Redis answered again after failing
         self.redis = None
         self.near = None
         if url:
@@ -88,10 +90,10 @@ class UserCache:
             CACHE_ERRORS.labels(operation).inc()
             log.warning("redis %s failed: %s", operation, error.__class__.__name__)
             return None
-        if self.breaker.record_success() and self.on_recovery:
-            # Redis is back after failing: delete the entries whose
-            # invalidation it missed. A value read before that may be one.
-            self.on_recovery()
+        if self.breaker.record_success():
+            # Redis is back after failing, and may hold entries whose
+            # invalidation it missed: see PendingInvalidations.
+            self.recoveries += 1
             if operation == "get":
                 return None
         return result
@@ -155,32 +157,40 @@ class UserCache:
 
         return bool(self._call("invalidate", mark))
 
+    def apply(self, events: list[dict]) -> None:
+        """The outbox sink: apply committed invalidations, or raise to have them retried."""
+        if not self.invalidate([event["data"]["user_id"] for event in events]):
+            raise CacheUnavailable("Redis did not take the invalidations")
 
-class InvalidationReplayer:
-    """Makes sure a write that Redis missed cannot be followed by a stale hit.
 
-    A failed invalidation is recorded in the database (CacheInvalidation).
-    Every process replays the recorded ones when its Redis connection
-    recovers and, at most once a second, whenever it finds any: so a stale
-    entry outlives an outage by at most a second, on any replica."""
+class PendingInvalidations:
+    """Users whose invalidation is committed (an outbox row) but not yet
+    applied to Redis: Redis may hold their old value, so lookups skip the
+    cache for them.
 
-    def __init__(self, cache: UserCache, sessionmaker, check_every: float = 1.0):
+    Normally a write applies its own invalidation before it answers and
+    there is none. When Redis was unreachable, the relay applies them once
+    it is back; until then this process must not trust Redis for those
+    users. It reads the outbox (a plain read) after its Redis connection
+    recovers, at most `check_every` seconds after the last look (a process
+    idle during the outage), and on every lookup while some are pending."""
+
+    def __init__(self, cache: UserCache, read: Callable[[], set[int]], check_every: float = 1.0):
         self.cache = cache
-        self.sessionmaker = sessionmaker
+        self._read = read
         self.check_every = check_every
+        self._ids: set[int] = set()
         self._next_check = 0.0
-        cache.on_recovery = self.replay
+        self._recoveries = 0
 
-    def maybe_replay(self) -> None:
-        if self.cache.redis is not None and time.monotonic() >= self._next_check:
-            self.replay()
-
-    def replay(self) -> None:
-        self._next_check = time.monotonic() + self.check_every
+    def ids(self) -> set[int]:
+        now = time.monotonic()
+        if not self._ids and now < self._next_check and self._recoveries == self.cache.recoveries:
+            return self._ids
+        self._recoveries = self.cache.recoveries
+        self._next_check = now + self.check_every
         try:
-            with self.sessionmaker.begin() as session:
-                ids = list(session.scalars(select(CacheInvalidation.user_id).limit(500)))
-                if ids and self.cache.invalidate(ids):
-                    session.execute(delete(CacheInvalidation).where(CacheInvalidation.user_id.in_(ids)))
-        except Exception as error:  # the database may be down too; try again later
-            log.warning("cache invalidation replay failed: %s", error.__class__.__name__)
+            self._ids = self._read()
+        except Exception as error:  # the database is down too: lookups will say so
+            log.warning("pending invalidations unknown: %s", error.__class__.__name__)
+        return self._ids

@@ -8,6 +8,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigId, UTCDateTime, utcnow
 from common.idempotency import IdempotencyKeyMixin
+from common.outbox import OutboxMixin
 
 
 class Base(DeclarativeBase):
@@ -28,15 +29,9 @@ class User(Base):
 Index("uq_users_handle_lower", func.lower(User.handle), unique=True)
 
 
-class CacheInvalidation(Base):
-    """Users whose cache entry could not be deleted after a write (Redis was
-    down); deleted from the cache as soon as it answers again."""
-
-    __tablename__ = "cache_invalidations"
-
-    user_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
 class IdempotencyKey(IdempotencyKeyMixin, Base):
     pass
+
+
+class OutboxEvent(OutboxMixin, Base):
+    """Events committed with a user write: the cache invalidations (common.outbox)."""

@@ -23,7 +23,7 @@ make it so:
   entry is dropped. The lease is no longer than the writers' Redis timeout,
   so a writer whose announcement did not get through answers only after every
   worker has stopped serving its copy; the write is then replayed from the
-  database like any missed invalidation (see cache.InvalidationReplayer).
+  outbox like any missed invalidation (see cache.PendingInvalidations).
 """
 from __future__ import annotations
 

@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError
 
 from common.db import execute, get_or_404, get_session
 from common.idempotency import idempotent_post
+from common.outbox import emit
 from common.pagination import page
 from common.problems import Problem
 
-from .models import CacheInvalidation, IdempotencyKey, User
+from .models import IdempotencyKey, User
 from .schemas import UserCreate, UserList, UserOut, UsersQuery, UserUpdate
 
 bp = APIBlueprint("users", __name__, tag="Users")
@@ -46,26 +47,24 @@ def lookup(user_ids: list[int]) -> dict[int, bytes]:
     """JSON of the users that exist among `user_ids`: the cache first (this
     process's copy, then Redis), then one query for the rest, which then
     warms the cache (misses included)."""
-    current_app.extensions["cache_replayer"].maybe_replay()
     cache = _cache()
-    cached, generation = cache.get_many(user_ids)
+    pending = current_app.extensions["pending_invalidations"].ids()
+    cached, generation = cache.get_many([i for i in user_ids if i not in pending])
     wanted = [i for i in user_ids if i not in cached]
     fetched: dict[int, bytes] = {}
     if wanted:
         users = execute(select(User.__table__).where(User.id.in_(wanted)))
         fetched = {user.id: _json(user) for user in users}
-        cache.put_many(fetched, [i for i in wanted if i not in fetched], generation)
+        cache.put_many({i: body for i, body in fetched.items() if i not in pending},
+                       [i for i in wanted if i not in fetched and i not in pending], generation)
     found = {**cached, **fetched}
     return {i: found[i] for i in user_ids if found.get(i)}
 
 
-def _invalidate(user_id: int) -> None:
-    """Drop the cached user after the write committed, so every replica reads
-    it fresh; if Redis is away, leave a note that gets replayed."""
-    if not _cache().invalidate([user_id]):
-        session = get_session()
-        session.merge(CacheInvalidation(user_id=user_id))
-        session.commit()
+def _invalidate(session, user_id: int) -> None:
+    """Committed with the write, applied to the cache right after the commit
+    (common.outbox): every replica then reads the user fresh."""
+    emit(session, "cache", "user.changed", {"user_id": user_id})
 
 
 @bp.post("/users")
@@ -118,8 +117,8 @@ def update_user(user_id: int, body: UserUpdate):
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(user, field, value)
     _flush_or_conflict(session, body.handle)
+    _invalidate(session, user_id)
     session.commit()
-    _invalidate(user_id)
     return user
 
 
@@ -128,6 +127,6 @@ def update_user(user_id: int, body: UserUpdate):
 def delete_user(user_id: int):
     session = get_session()
     session.delete(get_or_404(User, user_id))
+    _invalidate(session, user_id)
     session.commit()
-    _invalidate(user_id)
     return ""

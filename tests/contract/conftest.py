@@ -31,8 +31,8 @@ from support.feed_stack import SERVICES as FEED_SERVICES, FeedStack
 from support.servers import ServiceProcess, find_free_port, migrate
 from support.storage import empty_tables, flush_redis
 
-USER_TABLES = ("users", "cache_invalidations", "idempotency_keys")
-TWEET_TABLES = ("tweets", "idempotency_keys")
+USER_TABLES = ("users", "outbox", "idempotency_keys")
+TWEET_TABLES = ("tweets", "outbox", "idempotency_keys")
 
 
 @dataclass
@@ -110,6 +110,7 @@ class Stack:
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
         self.tweet_app.extensions["user_client"].close()
+        self.user_app.extensions["outbox_relay"].stop()
         self._user_db.dispose()
         self._tweet_db.dispose()
         for app in (self.user_app, self.tweet_app):

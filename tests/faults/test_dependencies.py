@@ -129,7 +129,7 @@ def test_redis_outage(stack, summary, fault):
                 stale.append(time.monotonic() - ended)
         time.sleep(0.01)
     pending = wait_until(
-        lambda: stack.query("users", "SELECT count(*) FROM cache_invalidations")[0][0] == 0 or None,
+        lambda: stack.query("users", "SELECT count(*) FROM outbox")[0][0] == 0 or None,
         timeout=5, what="the recorded invalidations to be replayed")
 
     _warm(stack, others[:5])
