@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigId, UTCDateTime, utcnow
+from common.inbox import ReceivedEventMixin
 
 
 class Base(DeclarativeBase):
@@ -43,10 +44,5 @@ class FollowerCount(Base):
     followers: Mapped[int] = mapped_column(Integer)
 
 
-class ReceivedEvent(Base):
-    """Events already applied: a redelivered one changes nothing."""
-
-    __tablename__ = "received_events"
-
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+class ReceivedEvent(ReceivedEventMixin, Base):
+    """Events already applied: a redelivered one changes nothing (common.inbox)."""

@@ -17,25 +17,19 @@ import logging
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import execute, get_session, utcnow
+from common.inbox import TweetCreated, TweetDeleted, UserDeleted, dialect_insert, first_seen
 from common.problems import DependencyUnavailable, Problem
 from common.service_client import ServiceUnavailable
 
 from .models import Follow, FollowerCount, ReceivedEvent
-from .schemas import TweetCreated, TweetDeleted, UserDeleted
 from .sources import Tweets, Users
 from .timeline_cache import TimelineCache
 
 log = logging.getLogger(__name__)
-
-
-def _insert(session: Session, model):
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
 
 
 def _unavailable(what: str) -> DependencyUnavailable:
@@ -111,7 +105,7 @@ class FeedStore:
                 raise Problem(404, f"User {user_id} does not exist.")
 
     def _count_followers(self, session: Session, user_id: int, delta: int) -> None:
-        statement = _insert(session, FollowerCount).values(user_id=user_id, followers=delta)
+        statement = dialect_insert(session, FollowerCount).values(user_id=user_id, followers=delta)
         session.execute(statement.on_conflict_do_update(
             index_elements=[FollowerCount.user_id],
             set_={"followers": FollowerCount.followers + delta}))
@@ -222,13 +216,7 @@ class FeedStore:
         the commit fails the events come again, and applying them twice to
         the cache changes nothing."""
         session = get_session()
-        ids = list(dict.fromkeys(event.id for event in events))
-        now = utcnow()
-        new = set(session.scalars(
-            _insert(session, ReceivedEvent)
-            .values([{"event_id": i, "received_at": now} for i in ids])
-            .on_conflict_do_nothing(index_elements=[ReceivedEvent.event_id])
-            .returning(ReceivedEvent.event_id)))
+        new = first_seen(session, ReceivedEvent, [event.id for event in events])
         applied, dropped = 0, []
         try:
             for event in events:

@@ -10,6 +10,8 @@ def load_config() -> dict:
     return {
         **base_config("tweet_service"),
         "USER_SERVICE_URL": os.environ.get("USER_SERVICE_URL", "http://127.0.0.1:5001").rstrip("/"),
+        # Where tweet.created and tweet.deleted go (common.outbox).
+        "FEED_SERVICE_URL": os.environ.get("FEED_SERVICE_URL", "http://127.0.0.1:5003").rstrip("/"),
         "USER_SERVICE_CONNECT_TIMEOUT": env_float("USER_SERVICE_CONNECT_TIMEOUT", 0.5),
         "USER_SERVICE_READ_TIMEOUT": env_float("USER_SERVICE_READ_TIMEOUT", 2.0),
         "USER_SERVICE_RETRIES": env_int("USER_SERVICE_RETRIES", 2),

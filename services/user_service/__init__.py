@@ -7,7 +7,7 @@ from apiflask import APIFlask
 from sqlalchemy import select
 
 from common import migrations
-from common.outbox import Relay
+from common.outbox import HttpSink, Relay
 from common.web import create_base_app
 
 from .cache import PendingInvalidations, UserCache
@@ -30,6 +30,8 @@ def create_app(config: dict | None = None) -> APIFlask:
     # Inline: a write answers once Redis and every near cache dropped the
     # user. Retried often: lookups skip the cache for a pending user.
     relay.add_destination("cache", cache.apply, inline=True, max_backoff=0.5)
+    relay.add_destination("tweet", HttpSink(settings["TWEET_SERVICE_URL"]))
+    relay.add_destination("feed", HttpSink(settings["FEED_SERVICE_URL"]))
     relay.install(app.extensions["db_sessionmaker"])
     app.before_request(relay.ensure_running)  # in each worker, once it serves
     app.extensions["outbox_relay"] = relay

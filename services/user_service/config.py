@@ -16,4 +16,7 @@ def load_config() -> dict:
         "CACHE_SOCKET_TIMEOUT": env_float("CACHE_SOCKET_TIMEOUT", 0.1),
         # Users each worker keeps in memory in front of Redis; 0 turns it off.
         "NEAR_CACHE_SIZE": env_int("NEAR_CACHE_SIZE", 20_000),
+        # Where user.deleted goes (common.outbox): both delete what the user left.
+        "TWEET_SERVICE_URL": os.environ.get("TWEET_SERVICE_URL", "http://127.0.0.1:5002").rstrip("/"),
+        "FEED_SERVICE_URL": os.environ.get("FEED_SERVICE_URL", "http://127.0.0.1:5003").rstrip("/"),
     }

@@ -128,5 +128,8 @@ def delete_user(user_id: int):
     session = get_session()
     session.delete(get_or_404(User, user_id))
     _invalidate(session, user_id)
+    # The tweet and feed services delete what the user left there.
+    for consumer in ("tweet", "feed"):
+        emit(session, consumer, "user.deleted", {"user_id": user_id})
     session.commit()
     return ""

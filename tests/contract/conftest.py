@@ -32,7 +32,10 @@ from support.servers import ServiceProcess, find_free_port, migrate
 from support.storage import empty_tables, flush_redis
 
 USER_TABLES = ("users", "outbox", "idempotency_keys")
-TWEET_TABLES = ("tweets", "outbox", "idempotency_keys")
+TWEET_TABLES = ("tweets", "outbox", "idempotency_keys", "received_events", "deleted_users")
+# This stack has no feed: events for it (and the user service's for the
+# tweet service) wait in the outboxes, retried against a port nothing serves.
+NO_CONSUMER = {"TWEET_SERVICE_URL": "http://127.0.0.1:9", "FEED_SERVICE_URL": "http://127.0.0.1:9"}
 
 
 @dataclass
@@ -58,11 +61,12 @@ class Stack:
     # -- building more apps on the same storage (e.g. with a dependency down)
 
     def user_config(self, **overrides) -> dict:
-        return {"DATABASE_URL": self.user_db_url, "REDIS_URL": self.redis_url, **overrides}
+        return {"DATABASE_URL": self.user_db_url, "REDIS_URL": self.redis_url, **NO_CONSUMER,
+                **overrides}
 
     def tweet_config(self, **overrides) -> dict:
         return {"DATABASE_URL": self.tweet_db_url, "USER_SERVICE_URL": self.user_process.url,
-                **overrides}
+                **NO_CONSUMER, **overrides}
 
     # -- the second user-service replica, over HTTP
 
@@ -123,7 +127,8 @@ def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str 
         for done in [pool.submit(migrate, "user_service", user_db_url),
                      pool.submit(migrate, "tweet_service", tweet_db_url)]:
             done.result()
-    env = {"DATABASE_URL": user_db_url, "REDIS_URL": redis_url or "", "LOG_LEVEL": "info"}
+    env = {"DATABASE_URL": user_db_url, "REDIS_URL": redis_url or "", "LOG_LEVEL": "info",
+           **NO_CONSUMER}
     with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
         stack = Stack(name, user_db_url, tweet_db_url, redis_url, process)
         try:
@@ -166,7 +171,8 @@ def _empty_stack(request):
 @pytest.fixture
 def second_replica(postgres_stack):
     """One more gunicorn user service on the PostgreSQL stack's database and Redis."""
-    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url}
+    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url,
+           **NO_CONSUMER}
     with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
         yield process
 

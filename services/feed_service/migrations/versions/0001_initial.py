@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from common.db import BigId, UTCDateTime
+from common.inbox import create_received_events_table
 
 revision = "0001"
 down_revision = None
@@ -32,12 +33,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("followers", sa.Integer(), nullable=False),
     )
-    op.create_table(
-        "received_events",
-        sa.Column("event_id", sa.String(200), primary_key=True),
-        sa.Column("received_at", UTCDateTime(), nullable=False),
-    )
-    op.create_index("ix_received_events_received_at", "received_events", ["received_at"])
+    create_received_events_table()
 
 
 def downgrade() -> None:
