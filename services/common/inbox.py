@@ -22,6 +22,7 @@ from .db import UTCDateTime, utcnow
 from .schemas import Id, RequestBody
 
 EVENTS_PATH = "/internal/events"
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 
 
 class ReceivedEventMixin:
@@ -91,10 +92,12 @@ def events_blueprint(batch_model: type[RequestBody], apply: Callable[[list], Non
 class EventBase(RequestBody):
     model_config = ConfigDict(extra="ignore")  # producers may add fields before we read them
 
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+    id: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,200}$")] = Field(
         description="`<source>:<outbox id>`: unique per event, kept to drop replays.")
     request_id: str | None = Field(None, max_length=128)
-    occurred_at: datetime
+    # Kept as sent (it is logged, never computed with).
+    occurred_at: Annotated[str, StringConstraints(pattern=RFC3339)] = Field(
+        description="When the change was committed: RFC 3339, with its offset.")
 
 
 class TweetRef(BaseModel):

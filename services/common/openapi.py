@@ -44,7 +44,7 @@ def _statuses(method: str, path: str, operation: dict) -> set[int]:
         statuses |= {400, 404} if "{" in path else {400}
     if method in ("post", "patch", "put"):
         statuses |= {400, 413, 415, 422}
-    if method == "post":
+    if method == "post" and not path.startswith("/internal/"):
         statuses.add(409)
     return statuses
 
@@ -90,7 +90,8 @@ def add_problem_responses(spec: dict) -> dict:
                                "schema": {"type": "string"},
                                "description": "Kept if up to 128 printable ASCII characters, "
                                               "otherwise replaced by a new id."})
-            if method == "post":
+            # /internal/events is idempotent by event id (common.inbox) instead.
+            if method == "post" and not path.startswith("/internal/"):
                 parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                                               "pattern": "^[\\x21-\\x7e]+$"},

@@ -3,7 +3,7 @@ autocommit, unless the request already holds one (an Idempotency-Key's
 claim), which it joins."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 import tweet_service.routes
 from common.db import execute, get_session, request_session, write_one
@@ -13,11 +13,12 @@ from contract.api import create_user
 KEY = {"Idempotency-Key": "5b0f6c8e-write-one"}
 VALUES = {"user_id": 1, "content": "hi"}
 ALL_TWEETS = select(Tweet.__table__)
+INSERT_TWEET = insert(Tweet.__table__).returning(Tweet.id)
 
 
 def test_alone_it_is_committed_when_it_returns(stack):
     with stack.tweet_app.test_request_context("/tweets", method="POST"):
-        row = write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        row = write_one(INSERT_TWEET, VALUES)
         assert stack.tweet_count() == 1  # seen from another connection, before the request ends
         assert request_session() is None  # no session was opened for it
     assert row.id == 1
@@ -27,13 +28,13 @@ def test_in_an_open_transaction_it_commits_or_rolls_back_with_it(stack):
     with stack.tweet_app.test_request_context("/tweets", method="POST"):
         session = get_session()
         session.execute(select(1))  # the request's transaction is open
-        write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        write_one(INSERT_TWEET, VALUES)
         assert stack.tweet_count() == 0  # not committed yet
         session.rollback()
         assert stack.tweet_count() == 0
 
         session.execute(select(1))
-        write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        write_one(INSERT_TWEET, VALUES)
         session.commit()
         assert stack.tweet_count() == 1
 
@@ -56,7 +57,7 @@ def test_a_keyed_post_that_fails_after_the_insert_stores_nothing(stack, monkeypa
 
 def test_a_read_alone_sees_what_is_committed_and_opens_no_session(stack):
     with stack.tweet_app.test_request_context("/tweets"):
-        write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        write_one(INSERT_TWEET, VALUES)
         assert [row.content for row in execute(ALL_TWEETS)] == ["hi"]
         assert request_session() is None
 
@@ -65,7 +66,7 @@ def test_a_read_in_an_open_transaction_sees_its_uncommitted_writes(stack):
     with stack.tweet_app.test_request_context("/tweets"):
         session = get_session()
         session.execute(select(1))
-        write_one(tweet_service.routes._INSERT_TWEET, VALUES)
+        write_one(INSERT_TWEET, VALUES)
         assert len(execute(ALL_TWEETS)) == 1  # read in the transaction, not beside it
         session.rollback()
         assert execute(ALL_TWEETS) == []

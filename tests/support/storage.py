@@ -15,8 +15,7 @@ def empty_tables(engine: Engine, tables) -> None:
             return
         for table in tables:
             connection.execute(text(f"DELETE FROM {table}"))
-        if "sqlite_sequence" in present:
-            connection.execute(text("DELETE FROM sqlite_sequence"))
+        connection.execute(text("DELETE FROM sqlite_sequence"))  # ids restart at 1
 
 
 def flush_redis(url: str) -> None:
