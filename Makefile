@@ -55,7 +55,7 @@ run: venv ## Run them under gunicorn: USER_/TWEET_/FEED_DATABASE_URL, REDIS_URL
 	wait
 
 # The quick suites; images, k8s and faults have their own targets (below, mk/).
-TEST_PATHS := tests/test_support.py tests/contract
+TEST_PATHS := tests/test_support.py tests/migrations tests/contract
 
 test: venv ## Run the test suite (real PostgreSQL and Redis, started by the fixtures)
 	$(PY) -m pytest -q -m "not slow" $(TEST_PATHS)

@@ -1,17 +1,14 @@
-"""One engine and one sessionmaker per app; one session per request.
+"""A service's database: its connection pools and its sessions (`Database`),
+and the column types both services use.
 
-Views get the request's session from `get_session()`; it is closed when the
-request ends. Transactions are explicit: a view commits what it writes.
-A statement that is a whole transaction by itself (a page read, a
-single-row insert) can instead go through `execute()`, which saves it two
-round trips.
+Only a service's store (user_service/store.py, tweet_service/store.py) uses
+a `Database`: the store begins and commits every transaction.
 """
 from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
 
-from flask import Flask, current_app, g
 from sqlalchemy import BigInteger, DateTime, Integer, create_engine, event, text
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DisconnectionError
@@ -20,7 +17,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from .forking import in_forked_children
-from .problems import Problem
+from .settings import ServiceSettings
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -47,8 +44,45 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def make_engine(config: dict, autocommit: bool = False) -> Engine:
-    url: str = config["DATABASE_URL"]
+class Database:
+    """The two pools of one service's database, and its sessions.
+
+    - `session()`: an ORM session for a transaction of several statements;
+      the caller (the store) commits it, and closing it rolls back whatever
+      was not committed.
+    - `execute()`: one statement that is a whole transaction by itself (a
+      page read, a single-row insert), on a pool in autocommit mode: one
+      round trip, where a transaction adds a BEGIN before it and a COMMIT
+      after it. A write is durable when it returns; a read sees one snapshot.
+    """
+
+    def __init__(self, settings: ServiceSettings):
+        self.engine = make_engine(settings)
+        self.autocommit_engine = make_engine(settings, autocommit=True)
+        for engine in (self.engine, self.autocommit_engine):
+            # A worker forked from a master that used the engine must not share
+            # the master's connections: drop them, without closing them under its feet.
+            in_forked_children(engine, lambda forked: forked.dispose(close=False))
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def execute(self, statement: Executable, params: dict | None = None) -> list[Row]:
+        with self.autocommit_engine.connect() as connection:
+            return connection.execute(statement, params).all()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.autocommit_engine.dispose()
+
+
+def make_engine(settings: ServiceSettings, autocommit: bool = False) -> Engine:
+    url = settings.database_url
     # Set on the engine, autocommit is each connection's own mode from the
     # start; as a per-connection option it would be switched on and back
     # off around every use.
@@ -65,14 +99,14 @@ def make_engine(config: dict, autocommit: bool = False) -> Engine:
         return engine
     engine = create_engine(
         url,
-        pool_size=config["DB_POOL_SIZE"],
-        max_overflow=config["DB_POOL_SIZE"],
-        pool_timeout=config["DB_POOL_TIMEOUT"],
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
-        connect_args={"connect_timeout": config["DB_CONNECT_TIMEOUT"]},
+        connect_args={"connect_timeout": settings.db_connect_timeout},
         **options,
     )
-    _ping_idle_connections(engine, after=config["DB_PING_AFTER_IDLE_SECONDS"])
+    _ping_idle_connections(engine, after=settings.db_ping_after_idle_seconds)
     return engine
 
 
@@ -103,74 +137,3 @@ def _ping_idle_connections(engine: Engine, after: float) -> None:
         except engine.dialect.loaded_dbapi.Error as error:
             # The pool discards this connection and checks out another.
             raise DisconnectionError() from error
-
-
-def init_app(app: Flask) -> None:
-    engine = make_engine(app.config)
-    autocommit_engine = make_engine(app.config, autocommit=True)
-    for each in (engine, autocommit_engine):
-        # A worker forked from a master that used the engine must not share
-        # the master's connections: drop them, without closing them under its feet.
-        in_forked_children(each, lambda forked: forked.dispose(close=False))
-    app.extensions["db_engine"] = engine
-    app.extensions["db_autocommit_engine"] = autocommit_engine
-    app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
-    app.teardown_appcontext(_close_session)
-
-
-def get_engine() -> Engine:
-    return current_app.extensions["db_engine"]
-
-
-def get_session() -> Session:
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["db_sessionmaker"]()
-    return g.db_session
-
-
-def request_session() -> Session | None:
-    """The request's session if anything has used one yet, else None."""
-    return g.get("db_session")
-
-
-def execute(statement: Executable, params: dict | None = None) -> list[Row]:
-    """Run one statement and return its rows.
-
-    If the request's session has a transaction open (an Idempotency-Key's
-    claim opens one), the statement joins it: a write commits with the rest,
-    a read sees what the transaction wrote. Otherwise the statement is a
-    transaction by itself and runs on a pooled connection in autocommit
-    mode: one round trip, where psycopg2 would add a BEGIN before it and a
-    COMMIT or ROLLBACK after it, and no session to set up and tear down
-    (bench/README.md: what it bought). A write is committed, durably, before
-    this returns; a read sees one snapshot, like any single statement."""
-    session = request_session()
-    if session is not None and session.in_transaction():
-        return session.execute(statement, params).all()
-    with current_app.extensions["db_autocommit_engine"].connect() as connection:
-        return connection.execute(statement, params).all()
-
-
-def write_one(statement: Executable, params: dict) -> Row:
-    """Run one INSERT/UPDATE/DELETE … RETURNING (see `execute`) and return its one row."""
-    (row,) = execute(statement, params)
-    return row
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
-
-
-def get_or_404(model, ident: int, *, with_for_update: bool = False):
-    """The row with primary key `ident`, or a 404 problem naming it."""
-    row = get_session().get(model, ident, with_for_update=with_for_update)
-    if row is None:
-        raise Problem(404, f"{model.__name__} {ident} does not exist.")
-    return row
-
-
-def ping(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))

@@ -1,32 +1,38 @@
 """Idempotency-Key for POST (draft-ietf-httpapi-idempotency-key-header).
 
-A request with a key claims it by inserting the key's row in its own
-transaction, before the view runs; the view's writes and the stored response
-are committed with that row. So either the resource and its replayable
-response both exist, or neither does: a retry after a crash never creates a
-second row, and a worker that dies mid-request leaves nothing behind (the
-database rolls its transaction back when the connection drops).
+A store claims the request's key by inserting the key's row in the same
+transaction that creates the resource, and records the response there too.
+So either the resource and its replayable response both exist, or neither
+does: a retry after a crash never creates a second row, and a worker that
+dies mid-request leaves nothing behind (the database rolls its transaction
+back when the connection drops).
 
-A duplicate that arrives while the first is in flight waits on the primary
-key for at most IN_FLIGHT_WAIT: if the first commits by then, it gets the
+A duplicate that arrives while the first is in flight waits on the key's row
+for at most IN_FLIGHT_WAIT: if the first commits by then, it gets the
 replay; otherwise 409. (On SQLite, `make dev`, writers are serialised, so a
 duplicate simply waits for the first and gets the replay.)
+
+In a view: `store.create(body, idempotency.requested())`, then
+`return idempotency.created(result, location)`.
 """
 from __future__ import annotations
 
 import hashlib
 import random
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
 
 import orjson
-from flask import Response, make_response, request
-from sqlalchemy import Integer, LargeBinary, String, Text, delete, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from flask import request
+from pydantic import BaseModel
+from sqlalchemy import Integer, LargeBinary, String, delete, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import UTCDateTime, get_session, request_session, utcnow
+from .db import UTCDateTime, utcnow
 from .problems import Problem
 
 HEADER = "Idempotency-Key"
@@ -45,8 +51,33 @@ class IdempotencyKeyMixin:
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     status_code: Mapped[int | None] = mapped_column(Integer)
-    location: Mapped[str | None] = mapped_column(Text)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+@dataclass(frozen=True)
+class Requested:
+    """The request's key, and what makes a repeat the same request."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The stored response of the request that first used the key."""
+
+    status: int
+    body: bytes
+
+
+def requested() -> Requested | None:
+    """The request's Idempotency-Key (400 if malformed), or None."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not _VALID_KEY.fullmatch(key):
+        raise Problem(400, f"{HEADER} must be 1 to 255 printable characters.")
+    return Requested(key, _fingerprint())
 
 
 def _fingerprint() -> str:
@@ -59,12 +90,13 @@ def _fingerprint() -> str:
     return hashlib.sha256(b"%s %s\n%s" % (request.method.encode(), request.path.encode(), body)).hexdigest()
 
 
-def _replay(row) -> Response:
-    response = Response(row.body, status=row.status_code, mimetype="application/json")
-    if row.location:
-        response.headers["Location"] = row.location
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
+def created(result: BaseModel | Replay, location: Callable[[int], str]):
+    """A view's answer to a POST that created `result` (or replays it): the
+    body through the view's output schema, 201 and Location."""
+    if isinstance(result, Replay):
+        body = orjson.loads(result.body)
+        return body, result.status, {"Location": location(body["id"]), "Idempotent-Replayed": "true"}
+    return result, 201, {"Location": location(result.id)}
 
 
 def _in_flight() -> Problem:
@@ -77,71 +109,41 @@ def _set_lock_timeout(session: Session, value: str) -> None:
         session.execute(text(f"SET LOCAL lock_timeout = {value}"))
 
 
-def _claim(session: Session, model, key: str, fingerprint: str) -> Response | None:
-    """Insert the key's row in the request's transaction (None), or answer
-    for the key: the stored response, 409 or 422."""
+def claim(session: Session, model, requested: Requested) -> Replay | None:
+    """Claim the key in the session's transaction (None), or answer for it:
+    the stored response, 409 (in flight) or 422 (another request's key)."""
     now = utcnow()
     if random.random() < 0.01:  # forget expired keys now and then
         session.execute(delete(model).where(model.created_at < now - KEEP_FOR))
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     try:
         _set_lock_timeout(session, f"'{IN_FLIGHT_WAIT}'")
-        session.add(model(key=key, fingerprint=fingerprint, created_at=now))
-        session.flush()
+        # Waits for a transaction holding the same key to end, then inserts
+        # or finds the row it committed.
+        inserted = session.execute(
+            dialect.insert(model).values(key=requested.key, fingerprint=requested.fingerprint,
+                                         created_at=now)
+            .on_conflict_do_nothing().returning(model.key)).first()
         _set_lock_timeout(session, "DEFAULT")
-        return None
-    except IntegrityError:
-        session.rollback()
     except OperationalError as error:
-        if getattr(error.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
-            raise
-        session.rollback()
-        raise _in_flight() from None
-    row = session.get(model, key)
-    if row is None or row.created_at < now - KEEP_FOR:
-        # Expired (or just deleted): the key is free again.
-        if row is not None:
-            session.delete(row)
-            session.commit()
-        return _claim(session, model, key, fingerprint)
-    if row.fingerprint != fingerprint:
+        if getattr(error.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+            raise _in_flight() from None
+        raise
+    if inserted:
+        return None
+    row = session.get(model, requested.key)
+    if row is None:  # deleted as expired meanwhile
+        return claim(session, model, requested)
+    if row.created_at < now - KEEP_FOR:  # expired: the key is free again
+        row.fingerprint, row.created_at, row.status_code, row.body = requested.fingerprint, now, None, None
+        return None
+    if row.fingerprint != requested.fingerprint:
         raise Problem(422, f"{HEADER} was already used with a different request.",
                       type="urn:chirp:problem:idempotency-key-reused")
-    return _replay(row)
+    return Replay(row.status_code, row.body)
 
 
-def idempotent_post(model):
-    """Decorate a POST view that adds rows to the request's session (or
-    stores one with `write_one`) without committing: this commits them,
-    together with the stored response when the request carries an
-    Idempotency-Key."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            key = request.headers.get(HEADER)
-            if key is not None:
-                if not _VALID_KEY.fullmatch(key):
-                    raise Problem(400, f"{HEADER} must be 1 to 255 printable characters.")
-                replay = _claim(get_session(), model, key, _fingerprint())
-                if replay is not None:
-                    return replay
-            try:
-                response = make_response(view(*args, **kwargs))
-                if key is not None:
-                    get_session().execute(update(model).where(model.key == key).values(
-                        status_code=response.status_code,
-                        location=response.headers.get("Location"),
-                        body=response.get_data(),
-                    ))
-                # A view that wrote with write_one alone has no session to commit.
-                if (session := request_session()) is not None:
-                    session.commit()
-            except BaseException:
-                if (session := request_session()) is not None:
-                    session.rollback()  # the claim goes with it: the key is free again
-                raise
-            return response
-
-        return wrapper
-
-    return decorator
+def record(session: Session, model, requested: Requested, status: int, body: BaseModel) -> None:
+    """Store the response a claimed key replays, in the claim's transaction."""
+    session.execute(update(model).where(model.key == requested.key).values(
+        status_code=status, body=orjson.dumps(body.model_dump(mode="json"))))

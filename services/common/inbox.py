@@ -22,6 +22,7 @@ from .db import UTCDateTime, utcnow
 from .schemas import Id, RequestBody
 
 EVENTS_PATH = "/internal/events"
+MAX_BATCH = 1000  # events per delivery (common.outbox sends up to its batch_size)
 RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 
 
@@ -142,4 +143,4 @@ def event_batch(name: str, *known: type[EventBase]) -> type[RequestBody]:
     choices = [Annotated[model, Tag(t)] for t, model in types.items()]
     event = Annotated[Union[(*choices, Annotated[other, Tag("other")])], Discriminator(kind)]
     return create_model(name, __base__=RequestBody,
-                        events=(list[event], Field(min_length=1, max_length=1000)))
+                        events=(list[event], Field(min_length=1, max_length=MAX_BATCH)))

@@ -1,31 +1,13 @@
-"""JSON log lines, each naming the service and the request it belongs to."""
+"""JSON log lines (python-json-logger), each naming the service and the
+request it belongs to."""
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import datetime, timezone
+
+from pythonjsonlogger.json import JsonFormatter
 
 from .request_id import current_request_id
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str):
-        super().__init__()
-        self.service = service
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-            "level": record.levelname,
-            "service": self.service,
-            "logger": record.name,
-            "request_id": getattr(record, "request_id", None),
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
 
 
 class RequestIdFilter(logging.Filter):
@@ -36,7 +18,10 @@ class RequestIdFilter(logging.Filter):
 
 def configure(service: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(JsonFormatter(
+        "{levelname}{name}{request_id}{message}", style="{", timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+        static_fields={"service": service}))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

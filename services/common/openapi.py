@@ -39,13 +39,15 @@ _DESCRIPTIONS = {
 
 
 def _statuses(method: str, path: str, operation: dict) -> set[int]:
-    statuses = {503}
-    if "{" in path or operation.get("parameters"):
-        statuses |= {400, 404} if "{" in path else {400}
-    if method in ("post", "patch", "put"):
-        statuses |= {400, 413, 415, 422}
+    """The errors an operation can answer whatever it does, from its inputs;
+    each route declares its own on top (404, 409, ...)."""
+    statuses = {503}  # its database (or another dependency) is down
+    if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+        statuses.add(400)  # an invalid query parameter
+    if "requestBody" in operation:
+        statuses |= {400, 413, 415, 422}  # not JSON, too large, not JSON at all, invalid
     if method == "post" and not path.startswith("/internal/"):
-        statuses.add(409)
+        statuses |= {400, 409, 422}  # Idempotency-Key: malformed, in use, reused
     return statuses
 
 

@@ -58,7 +58,7 @@ def problem_response(status: int, detail: str, *, type: str = "about:blank",
         body["errors"] = errors
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     if status == 503:
-        response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER_SECONDS"])
+        response.headers["Retry-After"] = str(current_app.extensions["settings"].retry_after_seconds)
     for name, value in (headers or {}).items():
         if name.lower() != "content-type":
             response.headers[name] = value

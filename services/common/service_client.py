@@ -1,4 +1,4 @@
-"""A client for another Chirp service's HTTP API.
+"""A client for another Chirp service's HTTP API (GETs only).
 
 One pooled keep-alive connection pool per process; connect and read
 timeouts on every call; idempotent GETs retried a bounded number of times
@@ -8,20 +8,18 @@ X-Request-ID.
 
 urllib3 directly rather than requests on top of it: requests re-reads the
 environment (proxies, .netrc) and rebuilds its request on every call, which
-costs about half a millisecond of CPU per call.
+cost about half a millisecond of CPU per POST /tweets (bench/README.md).
 """
 from __future__ import annotations
 
 import logging
-import os
 
 import orjson
 import urllib3
+from pybreaker import CircuitBreaker, CircuitBreakerError
 from urllib3.exceptions import HTTPError
 from urllib3.util.retry import Retry
 
-from .breaker import CircuitBreaker, CircuitOpen
-from .config import env_float, env_int
 from .request_id import HEADER as REQUEST_ID, current_request_id
 
 log = logging.getLogger(__name__)
@@ -37,7 +35,7 @@ class ServiceClient:
         self.name = name
         # A service behind a path (http://gateway/chirp) keeps it.
         self.path_prefix = urllib3.util.parse_url(base_url).path or ""
-        self.breaker = CircuitBreaker(breaker_threshold, breaker_reset)
+        self.breaker = CircuitBreaker(fail_max=breaker_threshold, reset_timeout=breaker_reset)
         retry = Retry(total=retries, backoff_factor=0.05, status_forcelist=(502, 503, 504),
                       allowed_methods={"GET"}, raise_on_status=False,
                       respect_retry_after_header=False)
@@ -52,24 +50,28 @@ class ServiceClient:
         self.pool.close()
 
     def get(self, path: str, **params) -> urllib3.BaseHTTPResponse:
-        """GET `path`; ServiceUnavailable when unreachable or on a 5xx."""
+        """GET `path`; ServiceUnavailable when unreachable, on a 5xx or while
+        the circuit is open."""
         try:
-            self.breaker.before_call()
-        except CircuitOpen:
+            # calling(), not call(): pybreaker holds its lock through a call()
+            # and so would let one request at a time through.
+            with self.breaker.calling():
+                return self._request(path, params)
+        except CircuitBreakerError:
             raise ServiceUnavailable(f"{self.name}: circuit open") from None
+
+    def _request(self, path: str, params: dict) -> urllib3.BaseHTTPResponse:
+        """One call; raises ServiceUnavailable (a failure to the breaker)."""
         headers = {REQUEST_ID: current_request_id() or ""}
         try:
             response = self.pool.request("GET", self.path_prefix + path, fields=params or None,
                                          headers=headers)
         except (HTTPError, OSError) as error:
-            self.breaker.record_failure()
             log.warning("%s unreachable: %s", self.name, error.__class__.__name__)
-            raise ServiceUnavailable(str(error)) from error
+            raise ServiceUnavailable(f"{self.name}: {error}") from error
         if response.status >= 500:
-            self.breaker.record_failure()
             log.warning("%s answered %s", self.name, response.status)
             raise ServiceUnavailable(f"{self.name}: status {response.status}")
-        self.breaker.record_success()
         return response
 
     def get_json(self, path: str, **params) -> dict:
@@ -78,25 +80,3 @@ class ServiceClient:
         if response.status != 200:
             raise ServiceUnavailable(f"{self.name}: unexpected status {response.status}")
         return orjson.loads(response.data)
-
-
-def client_from_config(config: dict, name: str, prefix: str) -> ServiceClient:
-    """A ServiceClient from the `<prefix>_URL`, `_CONNECT_TIMEOUT`, `_READ_TIMEOUT`,
-    `_RETRIES` and `_POOL_SIZE` settings and the shared BREAKER_* ones."""
-    return ServiceClient(
-        name, config[f"{prefix}_URL"],
-        connect_timeout=config[f"{prefix}_CONNECT_TIMEOUT"],
-        read_timeout=config[f"{prefix}_READ_TIMEOUT"],
-        retries=config[f"{prefix}_RETRIES"], pool_size=config[f"{prefix}_POOL_SIZE"],
-        breaker_threshold=config["BREAKER_THRESHOLD"], breaker_reset=config["BREAKER_RESET_SECONDS"])
-
-
-def service_settings(prefix: str, default_url: str) -> dict:
-    """The settings client_from_config reads, from the environment."""
-    return {
-        f"{prefix}_URL": os.environ.get(f"{prefix}_URL", default_url).rstrip("/"),
-        f"{prefix}_CONNECT_TIMEOUT": env_float(f"{prefix}_CONNECT_TIMEOUT", 0.5),
-        f"{prefix}_READ_TIMEOUT": env_float(f"{prefix}_READ_TIMEOUT", 2.0),
-        f"{prefix}_RETRIES": env_int(f"{prefix}_RETRIES", 2),
-        f"{prefix}_POOL_SIZE": env_int(f"{prefix}_POOL_SIZE", 16),
-    }

@@ -7,11 +7,12 @@ from pydantic import BaseModel
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from . import db, logs, metrics, problems, request_id
-from .db import MAX_ID
+from . import logs, metrics, problems, request_id
+from .db import MAX_ID, Database
 from .jsonio import OrjsonProvider
 from .openapi import add_problem_responses
 from .problems import Problem
+from .settings import ServiceSettings
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -65,7 +66,7 @@ def healthz() -> dict:
 def readyz():
     """Ready: the service's own database answers."""
     try:
-        db.ping(db.get_engine())
+        current_app.extensions["database"].ping()
     except Exception:
         raise problems.database_unavailable() from None
     return {"status": "ok"}
@@ -87,20 +88,23 @@ class ChirpFlask(APIFlask):
             return sync
 
 
-def create_base_app(import_name: str, title: str, config: dict) -> APIFlask:
+def create_base_app(import_name: str, title: str, settings: ServiceSettings,
+                    database: Database) -> APIFlask:
     app = ChirpFlask(import_name, title=title, version="1.0.0", docs_path="/docs")
     app.json = OrjsonProvider(app)
     app.request_class = JsonRequest
     app.url_map.converters["id"] = IdConverter
-    app.config.update(config)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["VALIDATION_ERROR_STATUS_CODE"] = 422
     app.config["AUTO_SERVERS"] = False  # clients use the address they reached us at
-    logs.configure(config["SERVICE_NAME"], config["LOG_LEVEL"])
+    app.extensions["settings"] = settings
+    app.extensions["database"] = database
+    app.extensions["db_engine"] = database.engine  # the schema gate's (common.migrations)
+    logs.configure(settings.service_name, settings.log_level)
 
     request_id.init_app(app)
     metrics.init_app(app)
     problems.init_app(app)
-    db.init_app(app)
     app.before_request(_require_json_object_body)
     app.spec_processor(add_problem_responses)
 

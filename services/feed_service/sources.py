@@ -8,6 +8,8 @@ from itertools import islice
 from common.pagination import encode_cursor
 from common.service_client import ServiceClient
 
+from .settings import FeedSettings
+
 MAX_BATCH = 100  # ids per batch lookup, and items per page, in both services
 
 
@@ -18,6 +20,14 @@ def _chunks(items: list, size: int = MAX_BATCH):
 
 def _csv(ids) -> str:
     return ",".join(map(str, ids))
+
+
+def client(settings: FeedSettings, name: str, base_url: str) -> ServiceClient:
+    return ServiceClient(
+        name, base_url, connect_timeout=settings.service_connect_timeout,
+        read_timeout=settings.service_read_timeout, retries=settings.service_retries,
+        pool_size=settings.service_pool_size, breaker_threshold=settings.breaker_threshold,
+        breaker_reset=settings.breaker_reset_seconds)
 
 
 class Users:

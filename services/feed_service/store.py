@@ -20,13 +20,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from common.db import execute, get_session, utcnow
+from common.db import Database, utcnow
 from common.inbox import TweetCreated, TweetDeleted, UserDeleted, dialect_insert, first_seen
 from common.problems import DependencyUnavailable, Problem
 from common.service_client import ServiceUnavailable
 
 from .models import Follow, FollowerCount, ReceivedEvent
-from .sources import Tweets, Users
+from .settings import FeedSettings
+from .sources import Tweets, Users, client
 from .timeline_cache import TimelineCache
 
 log = logging.getLogger(__name__)
@@ -36,21 +37,36 @@ def _unavailable(what: str) -> DependencyUnavailable:
     return DependencyUnavailable(f"The {what} is unavailable; nothing was changed.")
 
 
+_FOLLOWS = Follow.__table__
+
+
 class FeedStore:
-    def __init__(self, config: dict, users: Users, tweets: Tweets, cache: TimelineCache | None):
-        self.users = users
-        self.tweets = tweets
+    def __init__(self, settings: FeedSettings):
+        self.db = Database(settings)
+        self.users = Users(client(settings, "user service", settings.user_service_url))
+        self.tweets = Tweets(client(settings, "tweet service", settings.tweet_service_url))
         # Without fan-out no timeline is cached: each is merged at read time.
-        self.cache = cache if config["FANOUT_ENABLED"] else None
-        self.max_followers = config["FANOUT_MAX_FOLLOWERS"]
+        self.cache = None
+        if settings.redis_url and settings.fanout_enabled:
+            self.cache = TimelineCache(settings.redis_url, settings.timeline_size,
+                                       settings.redis_socket_timeout)
+        self.max_followers = settings.fanout_max_followers
+
+    def close(self) -> None:
+        self.users.client.close()
+        self.tweets.client.close()
+        if self.cache is not None:
+            self.cache.close()
+        self.db.dispose()
 
     # -- follows
 
-    def get_follow(self, follower_id: int, followee_id: int) -> Follow | None:
-        return get_session().scalar(select(Follow).where(
-            Follow.follower_id == follower_id, Follow.followee_id == followee_id))
+    def get_follow(self, follower_id: int, followee_id: int):
+        rows = self.db.execute(select(_FOLLOWS).where(
+            _FOLLOWS.c.follower_id == follower_id, _FOLLOWS.c.followee_id == followee_id))
+        return rows[0] if rows else None
 
-    def follow(self, follower_id: int, followee_id: int) -> tuple[Follow, bool]:
+    def follow(self, follower_id: int, followee_id: int) -> tuple[object, bool]:
         """The follow, and whether it is new."""
         if follower_id == followee_id:
             raise Problem(422, "A user cannot follow themselves.",
@@ -60,40 +76,39 @@ class FeedStore:
         if existing is not None:
             return existing, False
         self._require_users(follower_id, followee_id)
-        session = get_session()
-        follow = Follow(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
-        session.add(follow)
-        try:
-            session.flush()
-        except IntegrityError:  # the same follow, committed a moment ago
-            session.rollback()
-            return self.get_follow(follower_id, followee_id), False
-        self._count_followers(session, followee_id, +1)
-        self._commit_with_timeline_dropped(session, follower_id)
-        return follow, True
+        with self.db.session() as session:
+            follow = Follow(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
+            session.add(follow)
+            try:
+                session.flush()
+            except IntegrityError:  # the same follow, committed a moment ago
+                session.rollback()
+                return self.get_follow(follower_id, followee_id), False
+            self._count_followers(session, followee_id, +1)
+            self._commit_with_timeline_dropped(session, follower_id)
+            return follow, True
 
     def unfollow(self, follower_id: int, followee_id: int) -> None:
-        session = get_session()
-        gone = session.execute(delete(Follow).where(
-            Follow.follower_id == follower_id, Follow.followee_id == followee_id,
-        ).returning(Follow.id)).first()
-        if gone is None:
-            session.rollback()
-            return
-        self._count_followers(session, followee_id, -1)
-        self._commit_with_timeline_dropped(session, follower_id)
+        with self.db.session() as session:
+            gone = session.execute(delete(Follow).where(
+                Follow.follower_id == follower_id, Follow.followee_id == followee_id,
+            ).returning(Follow.id)).first()
+            if gone is None:
+                return
+            self._count_followers(session, followee_id, -1)
+            self._commit_with_timeline_dropped(session, follower_id)
 
     def follows(self, *, follower_id: int | None, followee_id: int | None,
                 after_id: int | None, count: int) -> list:
         """Follows of (or to) one user, newest first."""
-        statement = select(Follow.__table__).order_by(Follow.id.desc()).limit(count)
+        statement = select(_FOLLOWS).order_by(Follow.id.desc()).limit(count)
         if follower_id is not None:
             statement = statement.where(Follow.follower_id == follower_id)
         else:
             statement = statement.where(Follow.followee_id == followee_id)
         if after_id is not None:
             statement = statement.where(Follow.id < after_id)
-        return execute(statement)
+        return self.db.execute(statement)
 
     def _require_users(self, *user_ids: int) -> None:
         try:
@@ -130,7 +145,7 @@ class FeedStore:
                 log.warning("timeline of user %s not dropped after commit", user_id)
 
     def _followees(self, user_id: int) -> list[int]:
-        return [row.followee_id for row in execute(
+        return [row.followee_id for row in self.db.execute(
             select(Follow.followee_id).where(Follow.follower_id == user_id))]
 
     def _followers(self, session: Session, user_id: int, limit: int | None = None) -> list[int]:
@@ -139,7 +154,7 @@ class FeedStore:
 
     def _merged_followees(self, user_id: int) -> list[int]:
         """Whom the user follows whose tweets are not fanned out."""
-        return [row.followee_id for row in execute(
+        return [row.followee_id for row in self.db.execute(
             select(Follow.followee_id)
             .join(FollowerCount, FollowerCount.user_id == Follow.followee_id)
             .where(Follow.follower_id == user_id, FollowerCount.followers > self.max_followers))]
@@ -215,24 +230,23 @@ class FeedStore:
         number applied. Timeline changes go to Redis before the commit: if
         the commit fails the events come again, and applying them twice to
         the cache changes nothing."""
-        session = get_session()
-        new = first_seen(session, ReceivedEvent, [event.id for event in events])
         applied, dropped = 0, []
-        try:
-            for event in events:
-                if event.id not in new:
-                    log.info("event %s (%s, request %s) already applied", event.id, event.type,
+        with self.db.session() as session:
+            new = first_seen(session, ReceivedEvent, [event.id for event in events])
+            try:
+                for event in events:
+                    if event.id not in new:
+                        log.info("event %s (%s, request %s) already applied", event.id,
+                                 event.type, event.request_id)
+                        continue
+                    new.discard(event.id)  # a repeat within the batch is a replay too
+                    dropped += self._apply(session, event)
+                    applied += 1
+                    log.info("event %s (%s, request %s) applied", event.id, event.type,
                              event.request_id)
-                    continue
-                new.discard(event.id)  # a repeat within the batch is a replay too
-                dropped += self._apply(session, event)
-                applied += 1
-                log.info("event %s (%s, request %s) applied", event.id, event.type,
-                         event.request_id)
-        except RedisError:
-            session.rollback()
-            raise _unavailable("timeline cache") from None
-        session.commit()
+            except RedisError:
+                raise _unavailable("timeline cache") from None
+            session.commit()
         if dropped:  # again: a read may have rebuilt one from the old follows meanwhile
             try:
                 self.cache.drop(dropped)

@@ -22,6 +22,8 @@ import secrets
 
 import redis
 
+from common.forking import in_forked_children
+
 SENTINEL = "0"
 BUILD_SECONDS = 30  # a rebuild that takes longer than this is abandoned
 
@@ -74,6 +76,8 @@ class TimelineCache:
         self.size = size
         self.redis = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                           socket_connect_timeout=socket_timeout)
+        # A forked worker must not share the master's sockets.
+        in_forked_children(self.redis, lambda client: client.connection_pool.reset())
         self._fan_out = self.redis.register_script(_FAN_OUT)
         self._finish = self.redis.register_script(_FINISH_REBUILD)
 

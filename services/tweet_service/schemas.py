@@ -17,7 +17,6 @@ MAX_BATCH = 100  # ids per list, as in the user service
 IdList = Annotated[str, StringConstraints(
     pattern=rf"^[1-9][0-9]{{0,17}}(,[1-9][0-9]{{0,17}}){{0,{MAX_BATCH - 1}}}$")]
 
-
 # 1 to 280 code points, at least one of them not white space, no NUL.
 Content = Annotated[str, StringConstraints(min_length=1, max_length=280, pattern=not_blank())]
 
@@ -38,8 +37,10 @@ class TweetOut(ResponseBody):
     user_id: int
     content: str
     created_at: Timestamp
-    author: Author | None = Field(
-        None, description="Only with `?expand=author`; null if the user no longer exists.")
+
+
+class AuthoredTweet(TweetOut):
+    author: Author | None = Field(description="null if the user no longer exists.")
 
 
 class TweetPage(BaseModel):
@@ -47,12 +48,28 @@ class TweetPage(BaseModel):
     next_cursor: str | None
 
 
+class AuthoredTweetPage(BaseModel):
+    """A page asked for with `?expand=author`."""
+
+    data: list[AuthoredTweet]
+    next_cursor: str | None
+
+
 class TweetBatch(BaseModel):
+    """The answer to `?ids=`."""
+
     data: list[TweetOut] = Field(description="The tweets found, in the order asked.")
     missing: list[int] = Field(description="Ids asked for that do not exist.")
 
 
-class TweetList(RootModel[TweetPage | TweetBatch]):
+class AuthoredTweetBatch(BaseModel):
+    """The answer to `?ids=` with `expand=author`."""
+
+    data: list[AuthoredTweet] = Field(description="The tweets found, in the order asked.")
+    missing: list[int] = Field(description="Ids asked for that do not exist.")
+
+
+class TweetList(RootModel[TweetPage | AuthoredTweetPage | TweetBatch | AuthoredTweetBatch]):
     pass
 
 

@@ -1,9 +1,9 @@
-"""Cache-aside for user lookups in Redis.
+"""The user cache, every tier behind one interface: a copy per worker
+process (near_cache.NearCache), then Redis. The store (store.py) reads
+through it and the outbox relay applies invalidations to it (`apply`).
 
-Two tiers: a copy per worker process (near_cache.NearCache), then Redis.
-Entries hold the user's JSON exactly as served, so a hit is returned without
-touching the database or re-serialising. Ids that do not exist are cached
-too, briefly, as an empty value.
+Redis holds each user's JSON; the near cache holds the parsed user. Ids that
+do not exist are cached too, briefly, as an empty value.
 
 A write does not delete its entry but replaces it with a short-lived
 INVALIDATED marker, and lookups only fill an absent key (SET NX). Otherwise
@@ -17,14 +17,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import redis
 from prometheus_client import Counter
+from pybreaker import STATE_CLOSED, CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from common.breaker import CircuitBreaker, CircuitOpen
 
 from .near_cache import NearCache
+from .schemas import UserOut
+from .settings import UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +43,42 @@ class CacheUnavailable(Exception):
     pass
 
 
+class _Recoveries(CircuitBreakerListener):
+    """Counts the times the breaker closed again: Redis answered after failing."""
+
+    def __init__(self, cache: UserCache):
+        self.cache = cache
+
+    def state_change(self, breaker, old, new) -> None:
+        if old is not None and old.name != STATE_CLOSED and new.name == STATE_CLOSED:
+            self.cache.recoveries += 1
+
+
 MISSING = b""  # the cached value of an id that does not exist
 INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
 CHANNEL = "user:v1:invalidations"  # ids of written users, comma-separated, for the near caches
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What a lookup must carry from get_many to put_many."""
+
+    generation: int  # the near cache's, before the database read
+    skip: set[int]  # users with an invalidation pending: not cached either way
+
+
 class UserCache:
-    def __init__(self, url: str | None, ttl: int, negative_ttl: int, socket_timeout: float,
-                 near_size: int = 0, invalidation_hold: int = 5):
-        self.ttl = ttl
-        self.negative_ttl = negative_ttl
+    def __init__(self, settings: UserSettings, read_pending: Callable[[], set[int]],
+                 invalidation_hold: int = 5):
+        url, socket_timeout = settings.redis_url, settings.cache_socket_timeout
+        self.ttl = ttl = settings.cache_ttl_seconds
+        self.negative_ttl = settings.cache_negative_ttl_seconds
+        self.pending = PendingInvalidations(self, read_pending)
         # Longer than a lookup takes from its database read to its SET.
         self.invalidation_hold = invalidation_hold
-        self.breaker = CircuitBreaker(threshold=1, reset_after=1.0)
+        # A frozen Redis would add its timeout to every request: after one
+        # failure, skip it for a second.
+        self.breaker = CircuitBreaker(fail_max=1, reset_timeout=1.0, listeners=[_Recoveries(self)])
         self.recoveries = 0  # times Redis answered again after failing
         self.redis = None
         self.near = None
@@ -60,7 +86,7 @@ class UserCache:
             self.redis = redis.Redis.from_url(
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
                 retry_on_timeout=False, health_check_interval=30)
-        if url and near_size:
+        if url and settings.near_cache_size:
             # No retries on the subscription: a reconnect would resubscribe
             # silently, and whatever was published in between would be lost.
             def subscriber() -> redis.Redis:
@@ -68,7 +94,8 @@ class UserCache:
                     url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
                     retry=Retry(NoBackoff(), 0))
 
-            self.near = NearCache(subscriber, CHANNEL, size=near_size, ttl=ttl, lease=socket_timeout)
+            self.near = NearCache(subscriber, CHANNEL, size=settings.near_cache_size, ttl=ttl,
+                                  lease=socket_timeout)
 
     @staticmethod
     def key(user_id: int) -> str:
@@ -78,65 +105,69 @@ class UserCache:
         """Run one Redis call; None if Redis is off, broken or skipped."""
         if self.redis is None:
             return None
+        recoveries = self.recoveries
         try:
-            self.breaker.before_call()
-        except CircuitOpen:
+            # calling(), not call(): pybreaker holds its lock through a call()
+            # and so would let one Redis call at a time through.
+            with self.breaker.calling():
+                result = fn(self.redis)
+        except (redis.RedisError, CircuitBreakerError) as error:
             CACHE_ERRORS.labels(operation).inc()
+            cause = error.__context__ if isinstance(error, CircuitBreakerError) else error
+            if cause is not None:  # a failed call, not one the open circuit skipped
+                log.warning("redis %s failed: %s", operation, cause.__class__.__name__)
             return None
-        try:
-            result = fn(self.redis)
-        except redis.RedisError as error:
-            self.breaker.record_failure()
-            CACHE_ERRORS.labels(operation).inc()
-            log.warning("redis %s failed: %s", operation, error.__class__.__name__)
-            return None
-        if self.breaker.record_success():
+        if operation == "get" and self.recoveries != recoveries:
             # Redis is back after failing, and may hold entries whose
-            # invalidation it missed: see PendingInvalidations.
-            self.recoveries += 1
-            if operation == "get":
-                return None
+            # invalidation it missed (see PendingInvalidations): not this read.
+            return None
         return result
 
-    def get_many(self, ids: list[int]) -> tuple[dict[int, bytes], int]:
-        """Cached JSON (or MISSING) for the ids a tier has; the rest are misses.
-        Also the near cache's generation, for put_many."""
+    def get_many(self, ids: list[int]) -> tuple[dict[int, UserOut | None], Lookup]:
+        """The users a tier holds among `ids` (None: known not to exist);
+        the rest are misses, to read from the database and `put_many`."""
         if self.redis is None:
-            return {}, 0
+            return {}, Lookup(0, set())
+        skip = self.pending.ids()
+        if skip:
+            ids = [i for i in ids if i not in skip]
         found, generation = self.near.get_many(ids) if self.near else ({}, 0)
+        lookup = Lookup(generation, skip)
         if found:
             NEAR_HITS.inc(len(found))
-            if len(found) == len(ids):
-                return found, generation
             ids = [i for i in ids if i not in found]
+        if not ids:
+            return found, lookup
         values = self._call("get", lambda r: r.mget([self.key(i) for i in ids]))
         if values is None:
             REDIS_ERRORS.inc(len(ids))
-            return found, generation
-        from_redis = {i: v for i, v in zip(ids, values) if v is not None and v != INVALIDATED}
+            return found, lookup
+        from_redis = {i: (UserOut.model_validate_json(v) if v != MISSING else None)
+                      for i, v in zip(ids, values) if v is not None and v != INVALIDATED}
         REDIS_HITS.inc(len(from_redis))
         REDIS_MISSES.inc(len(ids) - len(from_redis))
         if self.near:
-            self.near.fill({i: v for i, v in from_redis.items() if v != MISSING}, generation)
-        return {**found, **from_redis}, generation
+            self.near.fill({i: u for i, u in from_redis.items() if u is not None}, lookup.generation)
+        return {**found, **from_redis}, lookup
 
-    def put_many(self, users: dict[int, bytes], missing: list[int], generation: int) -> None:
-        """Cache what a lookup read from the database; `generation` is what
-        get_many returned before the read."""
+    def put_many(self, users: dict[int, UserOut], missing: list[int], lookup: Lookup) -> None:
+        """Cache what a lookup read from the database after `get_many`."""
+        users = {i: u for i, u in users.items() if i not in lookup.skip}
+        missing = [i for i in missing if i not in lookup.skip]
         if self.redis is None or not (users or missing):
             return
 
         def write(r):
             with r.pipeline(transaction=False) as pipe:
-                for user_id, body in users.items():
-                    pipe.set(self.key(user_id), body, ex=self.ttl, nx=True)
+                for user_id, user in users.items():
+                    pipe.set(self.key(user_id), user.model_dump_json(), ex=self.ttl, nx=True)
                 for user_id in missing:
                     pipe.set(self.key(user_id), MISSING, ex=self.negative_ttl, nx=True)
                 pipe.execute()
             return True
 
         if self._call("set", write) and self.near:
-            self.near.fill(users, generation)
+            self.near.fill(users, lookup.generation)
 
     def invalidate(self, user_ids: list[int]) -> bool:
         """Mark entries invalidated; False if Redis could not be told."""

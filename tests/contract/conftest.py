@@ -27,6 +27,8 @@ from sqlalchemy.engine import Engine
 
 import tweet_service
 import user_service
+from tweet_service.settings import TweetSettings
+from user_service.settings import UserSettings
 from support.feed_stack import SERVICES as FEED_SERVICES, FeedStack
 from support.servers import ServiceProcess, find_free_port, migrate
 from support.storage import empty_tables, flush_redis
@@ -35,7 +37,8 @@ USER_TABLES = ("users", "outbox", "idempotency_keys")
 TWEET_TABLES = ("tweets", "outbox", "idempotency_keys", "received_events", "deleted_users")
 # This stack has no feed: events for it (and the user service's for the
 # tweet service) wait in the outboxes, retried against a port nothing serves.
-NO_CONSUMER = {"TWEET_SERVICE_URL": "http://127.0.0.1:9", "FEED_SERVICE_URL": "http://127.0.0.1:9"}
+NOWHERE = "http://127.0.0.1:9"
+NO_CONSUMER = {"TWEET_SERVICE_URL": NOWHERE, "FEED_SERVICE_URL": NOWHERE}
 
 
 @dataclass
@@ -60,13 +63,15 @@ class Stack:
 
     # -- building more apps on the same storage (e.g. with a dependency down)
 
-    def user_config(self, **overrides) -> dict:
-        return {"DATABASE_URL": self.user_db_url, "REDIS_URL": self.redis_url, **NO_CONSUMER,
-                **overrides}
+    def user_config(self, **overrides) -> UserSettings:
+        return UserSettings(**{"database_url": self.user_db_url, "redis_url": self.redis_url,
+                               "tweet_service_url": NOWHERE, "feed_service_url": NOWHERE,
+                               **overrides})
 
-    def tweet_config(self, **overrides) -> dict:
-        return {"DATABASE_URL": self.tweet_db_url, "USER_SERVICE_URL": self.user_process.url,
-                **NO_CONSUMER, **overrides}
+    def tweet_config(self, **overrides) -> TweetSettings:
+        return TweetSettings(**{"database_url": self.tweet_db_url,
+                                "user_service_url": self.user_process.url,
+                                "feed_service_url": NOWHERE, **overrides})
 
     # -- the second user-service replica, over HTTP
 
@@ -113,13 +118,10 @@ class Stack:
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
-        self.tweet_app.extensions["user_client"].close()
-        self.user_app.extensions["outbox_relay"].stop()
+        for app in (self.user_app, self.tweet_app):
+            app.extensions["store"].close()
         self._user_db.dispose()
         self._tweet_db.dispose()
-        for app in (self.user_app, self.tweet_app):
-            app.extensions["db_engine"].dispose()
-            app.extensions["db_autocommit_engine"].dispose()
 
 
 def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str | None):

@@ -9,13 +9,12 @@ import time
 import pytest
 
 from contract.api import create_user
-from tweet_service.config import load_config
 from tweet_service.user_client import UserClient, UserServiceUnavailable
 
 
 @pytest.fixture
 def client(postgres_stack):
-    client = UserClient({**load_config(), **postgres_stack.tweet_config()})
+    client = UserClient(postgres_stack.tweet_config())
     yield client
     client.close()
 
@@ -103,8 +102,8 @@ def test_a_slow_call_holds_other_checks_no_longer_than_max_wait(postgres_stack, 
 
 
 def test_every_check_in_a_failed_batch_gets_the_error(postgres_stack, client, closed_port_url):
-    client = UserClient({**load_config(), **postgres_stack.tweet_config(
-        USER_SERVICE_URL=closed_port_url, USER_SERVICE_RETRIES=0)})
+    client = UserClient(postgres_stack.tweet_config(user_service_url=closed_port_url,
+                                                    user_service_retries=0))
     errors: list[Exception] = []
 
     def check(user_id):

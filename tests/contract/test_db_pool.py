@@ -8,15 +8,14 @@ import pytest
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
 from sqlalchemy import event, text
 
-from common.config import base_config
 from common.db import make_engine
+from user_service.settings import UserSettings
 
 
 @pytest.fixture
 def engine(postgres_stack):
-    config = {**base_config("user_service"), "DATABASE_URL": postgres_stack.user_db_url,
-              "DB_PING_AFTER_IDLE_SECONDS": 0.2}
-    engine = make_engine(config)
+    engine = make_engine(UserSettings(database_url=postgres_stack.user_db_url,
+                                      db_ping_after_idle_seconds=0.2))
     yield engine
     engine.dispose()
 

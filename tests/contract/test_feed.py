@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 import feed_service
+from feed_service.settings import FeedSettings
 from contract.api import assert_problem, assert_recent_utc_timestamp, wait_until
 
 
@@ -62,16 +63,15 @@ def test_follow_needs_two_existing_distinct_users(feed_stack):
 
 def test_follow_with_the_user_service_down_is_503_and_stores_nothing(feed_stack, closed_port_url):
     ali, bo = feed_stack.create_user("Ali"), feed_stack.create_user("Bo")
-    app = feed_service.create_app({"DATABASE_URL": feed_stack.db_urls["feed_service"],
-                                   "REDIS_URL": feed_stack.redis_url,
-                                   "USER_SERVICE_URL": closed_port_url})
+    app = feed_service.create_app(FeedSettings(
+        database_url=feed_stack.db_urls["feed_service"], redis_url=feed_stack.redis_url,
+        user_service_url=closed_port_url))
     try:
         response = app.test_client().put(f"/follows/{ali}/{bo}")
         assert_problem(response, 503)
         assert int(response.headers["Retry-After"]) > 0
     finally:
-        app.extensions["db_engine"].dispose()
-        app.extensions["db_autocommit_engine"].dispose()
+        app.extensions["store"].close()
     assert feed_stack.count("feed_service", "follows") == 0
 
 
@@ -232,10 +232,10 @@ def test_fan_out_and_read_time_merge_give_the_same_timeline(feed_stack):
     expected = [t["id"] for t in posted if t["user_id"] != fans[0]][::-1]
     wait_until(lambda: feed_stack.timeline_ids(reader) == expected, timeout=2)
 
-    merged = feed_service.create_app({
-        "DATABASE_URL": feed_stack.db_urls["feed_service"], "REDIS_URL": feed_stack.redis_url,
-        "FANOUT_ENABLED": False, "USER_SERVICE_URL": feed_stack.url("user_service"),
-        "TWEET_SERVICE_URL": feed_stack.url("tweet_service")})
+    merged = feed_service.create_app(FeedSettings(
+        database_url=feed_stack.db_urls["feed_service"], redis_url=feed_stack.redis_url,
+        fanout_enabled=False, user_service_url=feed_stack.url("user_service"),
+        tweet_service_url=feed_stack.url("tweet_service")))
     try:
         client = merged.test_client()
         for user in (reader, big, small, *fans):
@@ -248,8 +248,7 @@ def test_fan_out_and_read_time_merge_give_the_same_timeline(feed_stack):
                                         f"cursor={alone[-1]['next_cursor']}").json)
             assert pages == alone
     finally:
-        merged.extensions["db_engine"].dispose()
-        merged.extensions["db_autocommit_engine"].dispose()
+        merged.extensions["store"].close()
     if feed_stack.redis_url:
         import redis
         with redis.Redis.from_url(feed_stack.redis_url) as client:

@@ -5,9 +5,10 @@ stack's feed database and calls the stack's gunicorn user and tweet services."""
 from __future__ import annotations
 
 import pytest
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 import feed_service
+from feed_service.settings import FeedSettings
 from contract import test_schemathesis as fuzzing
 
 # Rules a schema of separate query or path parameters cannot state: exactly
@@ -28,16 +29,14 @@ def _rejected_by_a_rule(case, response) -> bool:
 def feed_app(feed_postgres_stack):
     stack = feed_postgres_stack
     stack.reset()
-    app = feed_service.create_app({
-        "DATABASE_URL": stack.db_urls["feed_service"], "REDIS_URL": stack.redis_url,
-        "USER_SERVICE_URL": stack.url("user_service"),
-        "TWEET_SERVICE_URL": stack.url("tweet_service")})
+    app = feed_service.create_app(FeedSettings(
+        database_url=stack.db_urls["feed_service"], redis_url=stack.redis_url,
+        user_service_url=stack.url("user_service"), tweet_service_url=stack.url("tweet_service")))
     users = [stack.create_user(name) for name in ("Ali", "Bea", "Cem")]
     stack.follow(users[0], users[1])
     stack.tweet(users[1], "hi")
     yield app
-    app.extensions["db_engine"].dispose()
-    app.extensions["db_autocommit_engine"].dispose()
+    app.extensions["store"].close()
 
 
 def test_feed_service_matches_its_openapi(feed_app, subtests, monkeypatch):
@@ -45,7 +44,12 @@ def test_feed_service_matches_its_openapi(feed_app, subtests, monkeypatch):
 
     def call_and_validate(case) -> None:
         response = case.call()
-        if case.meta.generation.mode.is_positive and (
+        if response.status_code == 413:
+            # A generated batch over 64 KiB: refused for its size, whatever is in it
+            # (a status schemathesis counts as neither acceptance nor rejection).
+            case.validate_response(response, excluded_checks=[negative_data_rejection,
+                                                              positive_data_acceptance])
+        elif case.meta.generation.mode.is_positive and (
                 rejected_for_state(case, response) or _rejected_by_a_rule(case, response)):
             case.validate_response(response, excluded_checks=[positive_data_acceptance])
         else:

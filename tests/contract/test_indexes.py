@@ -25,7 +25,8 @@ def many_rows(postgres_stack):
 def _statements_run_by(app, request):
     """The SELECTs an app sends to its database while serving `request`."""
     seen = []
-    engines = [app.extensions["db_engine"], app.extensions["db_autocommit_engine"]]
+    database = app.extensions["store"].db
+    engines = [database.engine, database.autocommit_engine]
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT") and "FROM" in statement.upper():

@@ -19,9 +19,10 @@ from support.servers import REPO
 CRASHING_WRITER = textwrap.dedent("""
     import os, signal, sys
     import user_service
+    from user_service.settings import UserSettings
 
-    app = user_service.create_app({"DATABASE_URL": sys.argv[1], "REDIS_URL": sys.argv[2]})
-    app.extensions["outbox_relay"].sinks["cache"] = lambda events: os.kill(os.getpid(), signal.SIGKILL)
+    app = user_service.create_app(UserSettings(database_url=sys.argv[1], redis_url=sys.argv[2]))
+    app.extensions["store"].outbox.sinks["cache"] = lambda events: os.kill(os.getpid(), signal.SIGKILL)
     app.test_client().patch(f"/users/{sys.argv[3]}", json={"name": "after"})
     print("the process survived its invalidation")
 """)

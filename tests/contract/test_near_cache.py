@@ -14,6 +14,7 @@ import requests
 
 from contract.api import metric
 from user_service.cache import CHANNEL, UserCache
+from user_service.settings import UserSettings
 from user_service.near_cache import DROP_ALL, NearCache
 
 LEASE = 0.1
@@ -58,7 +59,7 @@ def test_nothing_is_kept_before_the_subscription_is_proven(near, redis_url):
 def test_an_invalidation_drops_the_user_before_the_next_answer(near, redis_url):
     until_live(near)
     near.fill({1: b"user 1", 2: b"user 2"}, near.get_many([])[1])
-    cache = UserCache(redis_url, ttl=60, negative_ttl=5, socket_timeout=1)
+    cache = UserCache(UserSettings(redis_url=redis_url, cache_socket_timeout=1, near_cache_size=0), set)
     assert cache.invalidate([1])  # publishes, then waits for delivery
     assert near.get_many([1, 2])[0] == {2: b"user 2"}
 
@@ -66,7 +67,7 @@ def test_an_invalidation_drops_the_user_before_the_next_answer(near, redis_url):
 def test_a_lookup_that_began_before_an_invalidation_cannot_fill(near, redis_url):
     until_live(near)
     _, generation = near.get_many([1])  # a lookup begins, reads the old user...
-    UserCache(redis_url, ttl=60, negative_ttl=5, socket_timeout=1).invalidate([1])
+    UserCache(UserSettings(redis_url=redis_url, cache_socket_timeout=1, near_cache_size=0), set).invalidate([1])
     near.get_many([2])  # ...another request applies the invalidation...
     near.fill({1: b"old user 1"}, generation)  # ...and the slow lookup ends
     assert near.get_many([1])[0] == {}

@@ -10,7 +10,7 @@ from ..schemas import EventBatch
 
 
 def _apply(events: list) -> None:
-    current_app.extensions["feed_store"].apply_events(events)
+    current_app.extensions["store"].apply_events(events)
 
 
 bp = events_blueprint(EventBatch, _apply,

@@ -14,7 +14,7 @@ PAIR = "/follows/<id:follower_id>/<id:followee_id>"
 
 
 def _store():
-    return current_app.extensions["feed_store"]
+    return current_app.extensions["store"]
 
 
 @bp.put(PAIR)

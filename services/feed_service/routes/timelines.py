@@ -18,7 +18,7 @@ bp = APIBlueprint("timelines", __name__, tag="Timelines")
 @bp.doc(responses={404: "No such user",
                    503: "The user or tweet service is unavailable"})
 def get_timeline(user_id: int, query: PageQuery):
-    store = current_app.extensions["feed_store"]
+    store = current_app.extensions["store"]
     tweets = store.timeline(user_id, query.after_id, query.limit + 1)
     next_cursor = None
     if len(tweets) > query.limit:

@@ -1,4 +1,4 @@
-"""the outbox replaces pending cache invalidations
+"""the outbox replaces pending cache invalidations; idempotency keys store no Location
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     create_outbox_table()
+    # A replayed POST's Location is built from its body's id now.
+    with op.batch_alter_table("idempotency_keys") as table:
+        table.drop_column("location")
     # Invalidations still pending move to the outbox, which applies them.
     invalidations = sa.table("cache_invalidations", sa.column("user_id"),
                              sa.column("created_at", UTCDateTime()))
@@ -31,6 +34,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("idempotency_keys") as table:
+        table.add_column(sa.Column("location", sa.Text(), nullable=True))
     op.create_table(
         "cache_invalidations",
         sa.Column("user_id", BigId, primary_key=True),
