@@ -8,8 +8,11 @@ pods. Two things differ from a Helm install, on purpose:
 * The database passwords are fixed (a chart install generates them), so the
   output is reproducible and its freshness can be tested. They are for a
   local cluster only; patch the two *-postgresql Secrets for anything else.
-* Helm hooks are plain objects here: the migration Jobs run next to the
-  Deployments and retry until the databases answer.
+* The Secrets' `helm.sh/resource-policy: keep` annotation means nothing to
+  kubectl (`kubectl delete -k` deletes them).
+
+Migrations need nothing special: every pod's init container waits for its
+database and migrates under an advisory lock.
 
 Usage: render_manifests.py [--helm PATH] [--out DIR] [--check]
 """

@@ -85,7 +85,7 @@ def _wait_for_database(engine: Engine, wait_seconds: float, service: str) -> Non
             if time.monotonic() >= deadline:
                 raise
             log.warning("%s: database not reachable yet, retrying: %s", service,
-                        str(error.orig).strip().splitlines()[0] if error.orig else error)
+                        str(error.orig or error).strip().split("\n")[0])
             time.sleep(1.0)
 
 

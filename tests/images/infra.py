@@ -57,7 +57,11 @@ _apt_updated = False
 def _installed(pkg: str) -> bool:
     r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return r.returncode == 0 and r.stdout.strip().endswith("installed")
+    # ${Status} is "<want> ok <state>": only the state "installed" counts
+    # ("install ok installed", or held). "unknown ok not-installed" (a package
+    # dpkg once knew) also ends in "installed".
+    words = r.stdout.split()
+    return r.returncode == 0 and len(words) == 3 and words[2] == "installed"
 
 
 def ensure_packages(*pkgs: str) -> None:

@@ -53,15 +53,19 @@ SCENARIOS: dict[str, dict[str, list[str]]] = {
             f"user-service.externalDatabase.url={_EXT_DB}users",
             "tweet-service.postgresql.enabled=false",
             "tweet-service.externalDatabase.existingSecret=tweets-db",
+            "tweet-service.externalDatabase.maxConnections=200",
             "redis.enabled=false",
             "user-service.redis.url=redis://cache.example.internal:6379/0",
             "user-service.redis.inCluster=false",
         ),
         "hpa": _set("user-service.autoscaling.enabled=true",
                     "tweet-service.autoscaling.enabled=true",
-                    "tweet-service.autoscaling.maxReplicas=20"),
+                    "tweet-service.autoscaling.maxReplicas=20",
+                    # (20 + 1 surge) pods x 2 workers x 8 threads x 2 pools + 10 reserved
+                    "tweet-service.postgresql.maxConnections=700"),
         "gateway-no-ingress": _set("ingress.enabled=false", "httpRoute.enabled=true"),
-        "replicas-5": _set("user-service.replicaCount=5", "tweet-service.replicaCount=5"),
+        "replicas-5": _set("user-service.replicaCount=5", "tweet-service.replicaCount=5",
+                           "tweet-service.postgresql.maxConnections=250"),
         "ingress-tls": _set("ingress.tls.enabled=true", "ingress.tls.secretName=chirp-tls",
                             "ingress.host=chirp.example.org", "ingress.className=nginx"),
         "minimal": _set(
@@ -93,6 +97,7 @@ SCENARIOS: dict[str, dict[str, list[str]]] = {
     "tweet-service": {
         "default": [],
         "external-db": _set("postgresql.enabled=false", "externalDatabase.existingSecret=tweets-db",
+                            "externalDatabase.maxConnections=200",
                             "userService.url=http://users.example.internal:5001"),
     },
 }

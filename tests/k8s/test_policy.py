@@ -286,28 +286,26 @@ def test_redis_url_points_at_the_release_redis(chart, scenario):
 # --- Migrations -----------------------------------------------------------------
 
 @pytest.mark.parametrize("chart,scenario", ALL)
-def test_migrations_run_once_per_release_in_a_hook_job(chart, scenario):
+def test_every_pod_migrates_first_in_an_init_container(chart, scenario):
+    """No hook Job to order against `helm --wait`: each pod's init container
+    waits for the database and migrates under an advisory lock."""
     docs = render("helm4", chart, scenario)
-    jobs = by_kind(docs, "Job")
-    services = [n for n, _ in _api_deployments(docs)]
-    if scenario == "minimal":
-        assert not jobs
-        return
-    assert sorted(j["metadata"]["labels"]["app.kubernetes.io/name"] for j in jobs) == sorted(services)
-    for j in jobs:
-        name = j["metadata"]["labels"]["app.kubernetes.io/name"]
-        ann = j["metadata"]["annotations"]
-        assert set(ann["helm.sh/hook"].split(",")) == {"post-install", "pre-upgrade"}
-        assert "before-hook-creation" in ann["helm.sh/hook-delete-policy"]
-        spec = j["spec"]["template"]["spec"]
-        (c,) = spec["containers"]
-        assert c["command"] == ["python", "-m", name.replace("-", "_"), "upgrade"]
-        assert spec["restartPolicy"] == "Never"
-        assert j["spec"].get("parallelism", 1) == 1 and j["spec"].get("completions", 1) == 1
-        assert "DATABASE_URL" in _env(docs, c)
-        # The serving containers never migrate.
-    for _, d in _api_deployments(docs):
-        assert "command" not in d["spec"]["template"]["spec"]["containers"][0]
+    assert not by_kind(docs, "Job")
+    assert not any("helm.sh/hook" in d["metadata"].get("annotations", {})
+                   for d in docs if d["kind"] != "Pod"), "only `helm test` pods are hooks"
+    for name, d in _api_deployments(docs):
+        spec = d["spec"]["template"]["spec"]
+        # The serving container never migrates.
+        assert "command" not in spec["containers"][0]
+        if scenario == "minimal":
+            assert not spec.get("initContainers")
+            continue
+        (init,) = spec["initContainers"]
+        module = name.replace("-", "_")
+        assert init["command"][:4] == ["python", "-m", module, "upgrade"]
+        assert init["command"][4] == "--wait" and int(init["command"][5]) >= 60
+        assert init["image"] == spec["containers"][0]["image"]
+        assert _env(docs, init)["DATABASE_URL"] == _env(docs, spec["containers"][0])["DATABASE_URL"]
 
 
 @pytest.mark.parametrize("chart,scenario", ALL)
@@ -392,9 +390,7 @@ EXPECTED_OPEN = {
     ("traefik", "tweet-service/api", 5002),
     ("tweet-service/api", "user-service/api", 5001),
     ("user-service/api", "user-service/database", 5432),
-    ("user-service/migrate", "user-service/database", 5432),
     ("tweet-service/api", "tweet-service/database", 5432),
-    ("tweet-service/migrate", "tweet-service/database", 5432),
     ("user-service/api", "redis/cache", 6379),
     # helm test pods of the release (documented in the charts' READMEs).
     ("chirp/test", "user-service/api", 5001),
@@ -411,7 +407,7 @@ def test_network_policies_allow_exactly_the_designed_paths(scenario):
     docs = render("helm4", "chirp", scenario)
     policies = by_kind(docs, "NetworkPolicy")
     pods = _population(docs)
-    # Unselected pods (migration Jobs, tests) may open connections; what
+    # Unselected pods (helm test pods) may open connections; what
     # matters is who may be reached: every server pod is selected.
     servers = {k: p for k, p in pods.items() if p["ports"]}
     assert set(servers) == {"user-service/api", "tweet-service/api", "user-service/database",
@@ -513,3 +509,16 @@ def test_helm_test_pods_call_the_services_through_their_services():
     script = "\n".join(" ".join(p["spec"]["containers"][0]["command"]) for p in tests)
     for svc in ("chirp-user-service:5001", "chirp-tweet-service:5002"):
         assert f"http://{svc}" in script
+
+
+@pytest.mark.parametrize("chart,scenario", ALL)
+def test_database_password_outlives_the_release_like_its_volume(chart, scenario):
+    """`helm uninstall` keeps the PVCs (StatefulSet) and this Secret, so a
+    reinstall reads the same password back for the same data."""
+    docs = render("helm4", chart, scenario)
+    for sts in by_kind(docs, "StatefulSet"):
+        if not sts["spec"].get("volumeClaimTemplates"):
+            continue
+        secrets = [s for s in by_kind(docs, "Secret") if s["metadata"]["name"] == sts["metadata"]["name"]]
+        (secret,) = secrets
+        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"

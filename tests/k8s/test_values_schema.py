@@ -29,6 +29,9 @@ BAD_VALUES = [
     ("chirp", ["--set", "user-service.replicaCount=many"], "replicaCount"),      # subchart schema
     ("chirp", ["--set", "tweet-service.service.port=70000"], "port"),
     ("chirp", ["--set-json", "httpRoute.parentRefs=[]"], "parentRefs"),
+    ("user-service", ["--set", "database.poolsPerWorker=0"], "poolsPerWorker"),
+    ("user-service", ["--set", "postgresql.maxConnections=5"], "maxConnections"),
+    ("tweet-service", ["--set", "migrations.backoffLimit=3"], "backoffLimit"),     # the Job is gone
 ]
 
 
@@ -50,6 +53,16 @@ CONTRADICTIONS = [
     ("user-service", ["--set", "redis.url=redis://a:6379", "--set", "redis.existingSecret=s"], "not both"),
     ("chirp", ["--set", "redis.enabled=false"], "redis.enabled=false"),
     ("chirp", ["--set", "ingress.tls.enabled=true"], "secretName"),
+    # The connection budget (chirp-common.connectionBudget).
+    ("user-service", ["--set", "replicaCount=20"], "connection budget exceeded"),
+    ("tweet-service", ["--set", "autoscaling.enabled=true"], "postgresql.maxConnections (200)"),
+    ("chirp", ["--set", "tweet-service.autoscaling.enabled=true"], "tweet-service: connection budget"),
+    ("tweet-service", ["--set", "postgresql.enabled=false", "--set", "externalDatabase.url=postgresql://u:p@h/db"],
+     "externalDatabase.maxConnections (100)"),
+    ("user-service", ["--set", "strategy.maxSurge=100%", "--set", "replicaCount=6"], "12 pods"),
+    # A chart built on chirp-common without the budget's keys is told which.
+    ("user-service", ["--set", "postgresql.maxConnections=null"], "postgresql.maxConnections is required"),
+    ("tweet-service", ["--set", "database=null"], "database.poolsPerWorker is required"),
 ]
 
 
@@ -93,3 +106,33 @@ def test_readme_documents_every_top_level_value(chart):
     values = yaml.safe_load((ROOT / "charts" / chart / "values.yaml").read_text())
     for key in values:
         assert f"`{key}" in readme, f"{chart}/README.md misses {key}"
+
+
+# user-service at its defaults: 2 workers x 4 threads x 2 pools = 16 connections a pod.
+@pytest.mark.parametrize("helm", sorted(HELMS))
+@pytest.mark.parametrize("args,fits", [
+    # (2 replicas + 1 surge) x 16 = 48 = 58 - 10 reserved: fits exactly.
+    (["--set", "postgresql.maxConnections=58"], True),
+    (["--set", "postgresql.maxConnections=57"], False),
+    (["--set", "postgresql.maxConnections=58", "--set", "database.poolsPerWorker=1",
+      "--set", "replicaCount=5"], True),                                   # (5 + 1) x 8 = 48
+    (["--set", "postgresql.maxConnections=58", "--set", "database.reservedConnections=11"], False),
+    (["--set", "autoscaling.enabled=true", "--set", "autoscaling.maxReplicas=3",
+      "--set", "postgresql.maxConnections=74"], True),                      # (3 + 1) x 16 = 64
+    (["--set", "autoscaling.enabled=true", "--set", "autoscaling.maxReplicas=3",
+      "--set", "postgresql.maxConnections=73"], False),
+])
+def test_connection_budget_boundary(helm, args, fits):
+    res = run([HELMS[helm], "template", RELEASE, ROOT / "charts/user-service", *args])
+    assert (res.returncode == 0) == fits, res.stderr
+    if not fits:
+        assert "connection budget exceeded" in res.stderr
+
+
+@pytest.mark.parametrize("chart", ["user-service", "tweet-service"])
+def test_in_chart_postgres_sets_max_connections_explicitly(chart):
+    docs = [d for d in yaml.safe_load_all(render_text("helm4", chart, "default")) if d]
+    (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    values = yaml.safe_load((ROOT / "charts" / chart / "values.yaml").read_text())
+    (c,) = sts["spec"]["template"]["spec"]["containers"]
+    assert c["args"] == ["-c", f"max_connections={values['postgresql']['maxConnections']}"]

@@ -36,17 +36,41 @@ def _versions(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_concurrent_upgrades_migrate_once_and_all_succeed(postgres):
-    service = "user_service"  # the tweet service runs the same common.migrations code
-    url = postgres.create_database(f"mig_concurrent_{service}")
-    procs = [_upgrade(service, url) for _ in range(4)]  # as 4 pods starting together
+# `python -m user_service upgrade`, held at the start line until GO exists, so
+# that N of them really migrate at the same moment (not staggered by their
+# interpreters' start-up).
+_AT_THE_START_LINE = """
+import os, sys, time
+from pathlib import Path
+from common.cli import main
+from user_service import MIGRATIONS
+Path(os.environ["READY"]).touch()
+while not Path(os.environ["GO"]).exists():
+    time.sleep(0.002)
+sys.exit(main("user_service", MIGRATIONS, ["upgrade"]))
+"""
+
+
+def test_concurrent_upgrades_migrate_once_and_all_succeed(postgres, tmp_path):
+    url = postgres.create_database("mig_concurrent")
+    go = tmp_path / "go"
+    procs = []
+    for i in range(4):  # as 4 pods starting together
+        env = _service_env({"DATABASE_URL": url, "READY": str(tmp_path / f"ready-{i}"), "GO": str(go)})
+        procs.append(subprocess.Popen([sys.executable, "-c", _AT_THE_START_LINE], env=env, cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < len(procs):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+    go.touch()
     outs = _finish(procs)
     migrated = [o for o in outs if "migrated from revision none" in o]
     assert len(migrated) == 1, outs
     assert sum("already at revision" in o for o in outs) == 3, outs
     assert len(_versions(url)) == 1
     # And again later: nothing to do, still exit 0.
-    (out,) = _finish([_upgrade(service, url)])
+    (out,) = _finish([_upgrade("user_service", url)])
     assert "already at revision" in out
 
 

@@ -44,6 +44,26 @@ spec:
         {{- include "chirp-common.podSecurityContext" . | nindent 8 }}
       # > preStop sleep + gunicorn's graceful timeout (checked at render time).
       terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+      {{- if .Values.migrations.enabled }}
+      initContainers:
+        # Schema migrations, before the service starts, in every pod: the
+        # first waits for the database and migrates under an advisory lock,
+        # the others then find the schema current (services/common/migrations.py).
+        # Any start order and any replica count is safe, on install and on
+        # upgrade (new pods migrate before they serve; the old ones keep
+        # serving, so migrations stay compatible with the previous release).
+        - name: migrate
+          image: {{ include "chirp-common.image" . | quote }}
+          imagePullPolicy: {{ .Values.image.pullPolicy }}
+          command: ["python", "-m", "{{ .Chart.Name | replace "-" "_" }}", "upgrade", "--wait", "{{ required "migrations.waitSeconds is required" .Values.migrations.waitSeconds }}"]
+          {{- include "chirp-common.env" . | nindent 10 }}
+          resources:
+            {{- toYaml .Values.migrations.resources | nindent 12 }}
+          securityContext:
+            {{- include "chirp-common.containerSecurityContext" . | nindent 12 }}
+          volumeMounts:
+            {{- include "chirp-common.scratchMounts" . | nindent 12 }}
+      {{- end }}
       containers:
         - name: {{ .Chart.Name }}
           image: {{ include "chirp-common.image" . | quote }}

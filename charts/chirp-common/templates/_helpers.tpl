@@ -101,6 +101,38 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "Set redis.url or redis.existingSecret, not both." }}
 {{- end }}
 {{- end }}
+{{- include "chirp-common.connectionBudget" . }}
+{{- end }}
+
+{{/*
+The connection budget of this service's database: the most connections its
+pods can hold at once must fit the database's max_connections less
+database.reservedConnections (migrations, admin sessions, the superuser
+reserve). Pods: replicaCount, or autoscaling.maxReplicas, plus the rollout's
+maxSurge. Per pod: webConcurrency workers x gunicornThreads (a thread holds
+one connection at a time) x database.poolsPerWorker (services/common/db.py).
+*/}}
+{{- define "chirp-common.connectionBudget" -}}
+{{- $v := .Values }}
+{{- $hint := "(a chirp-common chart needs it: copy the key from charts/user-service/values.yaml)" }}
+{{- range $key := list "database.poolsPerWorker" "database.reservedConnections" "postgresql.maxConnections" "externalDatabase.maxConnections" }}
+{{- $path := splitList "." $key }}
+{{- $_ := dig (index $path 0) (index $path 1) nil $v.AsMap | required (printf "%s is required %s" $key $hint) }}
+{{- end }}
+{{- $pods := int (ternary $v.autoscaling.maxReplicas $v.replicaCount $v.autoscaling.enabled) }}
+{{- $surge := $v.strategy.maxSurge }}
+{{- if kindIs "string" $surge }}
+{{- $surge = div (add (mul $pods (trimSuffix "%" $surge | int)) 99) 100 }}
+{{- end }}
+{{- $pods = add $pods $surge }}
+{{- $perPod := mul $v.config.webConcurrency $v.config.gunicornThreads $v.database.poolsPerWorker }}
+{{- $need := mul $pods $perPod }}
+{{- $key := ternary "postgresql.maxConnections" "externalDatabase.maxConnections" $v.postgresql.enabled }}
+{{- $max := int (ternary $v.postgresql.maxConnections $v.externalDatabase.maxConnections $v.postgresql.enabled) }}
+{{- $budget := sub $max $v.database.reservedConnections }}
+{{- if gt (int $need) (int $budget) }}
+{{- fail (printf "%s: connection budget exceeded: up to %d database connections (%d pods incl. rollout surge x %d workers x %d threads x %d pools per worker) but %s (%d) - database.reservedConnections (%d) = %d. Lower replicaCount / autoscaling.maxReplicas, config.webConcurrency or config.gunicornThreads, or raise %s." .Chart.Name (int $need) (int $pods) (int $v.config.webConcurrency) (int $v.config.gunicornThreads) (int $v.database.poolsPerWorker) $key $max (int $v.database.reservedConnections) (int $budget) $key) }}
+{{- end }}
 {{- end }}
 
 {{/* The restricted Pod Security profile, container level. */}}
@@ -114,7 +146,7 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Env shared by the serving container and the migration Job. */}}
+{{/* Env shared by the serving container and the migrate init container. */}}
 {{- define "chirp-common.env" -}}
 envFrom:
   - configMapRef:

@@ -112,8 +112,8 @@ spec:
     {{- end }}
 {{- if .Values.postgresql.enabled }}
 ---
-# The database accepts connections only from this service's pods (serving
-# and migration) and makes none.
+# The database accepts connections only from this service's pods (their
+# migrate init container and the service) and makes none.
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -129,12 +129,7 @@ spec:
     - from:
         - podSelector:
             matchLabels:
-              app.kubernetes.io/name: {{ include "chirp-common.name" . }}
-              app.kubernetes.io/instance: {{ .Release.Name }}
-            matchExpressions:
-              - key: app.kubernetes.io/component
-                operator: In
-                values: [api, migrate]
+              {{- include "chirp-common.selectorLabels" (dict "ctx" . "component" "api") | nindent 14 }}
       ports:
         - port: postgresql
           protocol: TCP

@@ -22,6 +22,11 @@ metadata:
   name: {{ $name }}
   labels:
     {{- include "chirp-common.labels" (dict "ctx" . "component" "database") | nindent 4 }}
+  annotations:
+    # Kept by `helm uninstall`, like the data volume (a StatefulSet's PVCs
+    # outlive it): a reinstall reads the password back (lookup above) and
+    # matches the data. `make undeploy` deletes both.
+    helm.sh/resource-policy: keep
 type: Opaque
 data:
   username: {{ $pg.auth.username | b64enc | quote }}
@@ -76,6 +81,9 @@ spec:
         - name: postgresql
           image: {{ include "chirp-common.postgresql.image" . | quote }}
           imagePullPolicy: {{ $pg.image.pullPolicy }}
+          # Explicit, and checked against what the service's pods can open
+          # (chirp-common.connectionBudget).
+          args: ["-c", "max_connections={{ $pg.maxConnections }}"]
           env:
             - name: POSTGRES_USER
               value: {{ $pg.auth.username | quote }}
