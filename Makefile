@@ -24,7 +24,8 @@ migrate: venv ## Migrate every service's database (DATABASE_URL per service; see
 	DATABASE_URL=$(FEED_DATABASE_URL) $(PY) -m feed_service upgrade
 
 # `make dev`: the try-it-now path. SQLite files under .data/, no Redis, the
-# services on Flask's reloading dev server; Ctrl-C stops them all.
+# services on Flask's development server (it does not reload: restart it
+# after a change); Ctrl-C stops them all.
 dev: venv ## Run the services locally on :5001, :5002 and :5003 (SQLite, no Redis)
 	$(PY) -m user_service upgrade
 	$(PY) -m tweet_service upgrade
@@ -55,7 +56,7 @@ run: venv ## Run them under gunicorn: USER_/TWEET_/FEED_DATABASE_URL, REDIS_URL
 	wait
 
 # The quick suites; images, k8s and faults have their own targets (below, mk/).
-TEST_PATHS := tests/test_support.py tests/migrations tests/contract
+TEST_PATHS := tests/test_support.py tests/test_gunicorn_settings.py tests/migrations tests/contract
 
 test: venv ## Run the test suite (real PostgreSQL and Redis, started by the fixtures)
 	$(PY) -m pytest -q -m "not slow" $(TEST_PATHS)

@@ -10,16 +10,18 @@ table. See bench/README.md for how to read it. Knobs (environment):
                      reported (this VM's CPU time comes in bursts: one 10 s
                      cell can be 3x off, the median of three is stable)
   BENCH_CONNECTIONS=32, BENCH_WRK_THREADS=2
-  BENCH_WORKERS=2    gunicorn workers for Chirp's two services and the ceiling
-  BENCH_THREADS=4, BENCH_TWEET_THREADS=8   threads per worker: the user
-                     service and the ceiling, the tweet service (the
-                     services' own defaults; see README: why these)
-  BENCH_SYSTEMS=seed,chirp,ceiling   a subset, e.g. while profiling
+  BENCH_SYSTEMS=seed,chirp,proxy,ceiling   a subset, e.g. while profiling
+                     (proxy: Chirp behind nginx, configured like the Ingress)
   BENCH_WORKLOADS=users,post,timeline,expand,mixed
   BENCH_SCALE=1      0 skips the 10k/100k/1M scale curve
   BENCH_SCALE_CONNECTIONS=4   the scale curve runs below saturation
   BENCH_KEEP=0       1 leaves everything running (for py-spy) until
                      /tmp/chirp-bench-keep.json is deleted
+
+The knobs vary the load, never the servers: Chirp and the ceiling run the
+gunicorn settings the services ship (services/*/gunicorn.conf.py, the chart's
+defaults and `make run`'s). Server settings in the environment (WEB_CONCURRENCY,
+GUNICORN_*, LOG_LEVEL) are dropped, and the settings run are printed.
 """
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -49,10 +53,7 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", 2))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 32))
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", 2))
-WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
-THREADS = int(os.environ.get("BENCH_THREADS", 4))
-TWEET_THREADS = int(os.environ.get("BENCH_TWEET_THREADS", 8))
-SYSTEMS = os.environ.get("BENCH_SYSTEMS", "seed,chirp,ceiling").split(",")
+SYSTEMS = os.environ.get("BENCH_SYSTEMS", "seed,chirp,proxy,ceiling").split(",")
 SCALE = os.environ.get("BENCH_SCALE", "1") == "1"
 
 N_USERS = 10_000          # GET /users/{id} picks among all of them
@@ -61,13 +62,6 @@ N_TWEETERS = 2_500        # GET /tweets?user_id= picks among these: full first p
 WARM_PASSES = 6
 SCALE_SIZES = (10_000, 100_000, 1_000_000)
 SCALE_USERS = 100         # the scale curve's tweets are spread over 100 users
-# wrk opens its connections all at once, and one gunicorn worker can accept
-# every one of them before the other wakes up: that worker then serves alone
-# (seen: one worker at 1.06 CPU, the other at 0, a third of the throughput,
-# in one round of three). Capping connections per worker at an even share
-# spreads them; Chirp and the ceiling get the same settings.
-GUNICORN_ENV = {"LOG_LEVEL": "WARNING",
-                "GUNICORN_WORKER_CONNECTIONS": str(-(-CONNECTIONS // WORKERS))}
 SCALE_SECONDS = max(3, DURATION // 2)
 # The scale curve asks what one query costs as the table grows, so it runs
 # below saturation: at 32 connections the latency would be queueing, which
@@ -107,33 +101,114 @@ end"""),
 SELECTED = os.environ.get("BENCH_WORKLOADS", ",".join(WORKLOADS)).split(",")
 
 
+# Environment variables the services' gunicorn.conf.py reads: server settings,
+# which the bench never varies (see the docstring).
+SERVER_ENV = re.compile(r"^(WEB_CONCURRENCY|GUNICORN_\w+|LOG_LEVEL)$")
+CONFS = {"user_service": REPO / "services/user_service/gunicorn.conf.py",
+         "tweet_service": REPO / "services/tweet_service/gunicorn.conf.py",
+         "ceiling": BENCH / "ceiling.conf.py"}
+SHOWN = ("worker_class_str", "workers", "threads", "worker_connections", "reuse_port", "keepalive",
+         "accesslog", "logger_class")
+
+
+def gunicorn_settings(conf: Path) -> dict:
+    """The settings gunicorn runs with under this conf file (and the current
+    environment), read back through gunicorn's own config loader."""
+    code = ("import json, sys\n"
+            "from gunicorn.app.wsgiapp import WSGIApplication\n"
+            "sys.argv = ['gunicorn', '-c', sys.argv[1]]\n"
+            "cfg = WSGIApplication().cfg\n"
+            f"print(json.dumps({{k: str(getattr(cfg, k)) for k in {SHOWN!r}}}))")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "services"),
+           "PROMETHEUS_MULTIPROC_DIR": tempfile.gettempdir()}
+    out = subprocess.run([sys.executable, "-c", code, str(conf)], env=env, cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    settings = json.loads(out.splitlines()[-1])
+    settings["logger_class"] = settings["logger_class"].split("'")[1].rsplit(".", 1)[-1] \
+        if "'" in settings["logger_class"] else settings["logger_class"]
+    settings["workers"] = int(settings["workers"])
+    return settings
+
+
+def describe(settings: dict) -> str:
+    s = settings
+    return (f"{s['workers']} × {s['threads']} threads ({s['worker_class_str']}), "
+            f"worker_connections {s['worker_connections']}, reuse_port {s['reuse_port']}, "
+            f"keepalive {s['keepalive']} s, access log {s['accesslog'] or 'off'} ({s['logger_class']})")
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --------------------------------------------------------------------------- load generation
 
-def wrk(url: str, lua_body: str, seconds: int, tmpdir: Path, connections: int = CONNECTIONS) -> dict:
+def wrk(url: str, lua_body: str, seconds: int, tmpdir: Path, connections: int = CONNECTIONS,
+        during=None) -> dict:
+    """One wrk run; `during`, if given, is called half-way through and its
+    answer kept as the result's "during"."""
     script = tmpdir / f"wrk-{abs(hash(lua_body))}.lua"
     script.write_text(lua_body + "\n" + (BENCH / "wrk.lua").read_text())
+    seen = {}
+    timer = threading.Timer(seconds / 2, lambda: seen.update(value=during())) if during else None
+    if timer:
+        timer.start()
     proc = subprocess.run(
         ["wrk", "-t", str(min(WRK_THREADS, connections)), "-c", str(connections), "-d", f"{seconds}s",
          "--timeout", "5s", "-s", str(script), url],
         capture_output=True, text=True, timeout=seconds + 60)
+    if timer:
+        timer.join()
     match = re.search(r"^BENCH_JSON (.*)$", proc.stdout, re.M)
     if proc.returncode != 0 or not match:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     raw = json.loads(match.group(1))
     errors = raw["non2xx"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
-            "p99_ms": raw["p99_us"] / 1000, "errors": errors, "requests": raw["requests"], "raw": raw}
+            "p99_ms": raw["p99_us"] / 1000, "errors": errors, "requests": raw["requests"], "raw": raw,
+            "during": seen.get("value")}
 
 
 def measure(url: str, lua_body: str, tmpdir: Path, seconds: int = DURATION,
-            connections: int = CONNECTIONS) -> dict:
+            connections: int = CONNECTIONS, during=None) -> dict:
     if WARMUP:
         wrk(url, lua_body, WARMUP, tmpdir, connections)
-    return wrk(url, lua_body, seconds, tmpdir, connections)
+    return wrk(url, lua_body, seconds, tmpdir, connections, during)
+
+
+def connections_per_worker(services: dict[str, "ServiceProcess"]) -> dict[str, list[int]]:
+    """Established TCP connections each gunicorn worker holds on its service's
+    port, most first: {"user": [17, 15], ...}. From /proc (net/tcp's socket
+    inodes against each worker's open files)."""
+    established: dict[int, set[str]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01":  # ESTABLISHED
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                established.setdefault(port, set()).add(fields[9])
+    counts = {}
+    for name, svc in services.items():
+        inodes = established.get(svc.port, set())
+        per_worker = []
+        for pid in svc.worker_pids():
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            links = []
+            for fd in fds:
+                try:
+                    links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+                except OSError:
+                    pass
+            per_worker.append(sum(1 for link in links if link[8:-1] in inodes and link.startswith("socket:")))
+        counts[name] = sorted(per_worker, reverse=True)
+    return counts
 
 
 # --------------------------------------------------------------------------- the three systems
@@ -201,11 +276,10 @@ class Chirp:
             SELECT 'User ' || i, 'user' || i, now() FROM generate_series(1, {N_USERS}) i;
             ANALYZE users;""")
         self.load_tweets(0, N_TWEETS, N_TWEETERS)
-        common = GUNICORN_ENV
-        self.users = ServiceProcess("user_service", workers=WORKERS, threads=THREADS, env={
-            **common, "DATABASE_URL": self.user_db, "REDIS_URL": self.redis.url}).start()
-        self.tweets = ServiceProcess("tweet_service", workers=WORKERS, threads=TWEET_THREADS, env={
-            **common, "DATABASE_URL": self.tweet_db, "USER_SERVICE_URL": self.users.url}).start()
+        self.users = ServiceProcess("user_service", workers=SETTINGS["user_service"]["workers"], env={
+            "DATABASE_URL": self.user_db, "REDIS_URL": self.redis.url}).start()
+        self.tweets = ServiceProcess("tweet_service", workers=SETTINGS["tweet_service"]["workers"], env={
+            "DATABASE_URL": self.tweet_db, "USER_SERVICE_URL": self.users.url}).start()
         # Warm the cache, both tiers: every user, 100 per batch lookup, in
         # WARM_PASSES passes. Each request lands on whichever worker accepts
         # it and fills that worker's near cache: after 6 passes a worker has
@@ -241,6 +315,70 @@ class Chirp:
         self.pg.close()
 
 
+class Proxy:
+    """Debian's nginx in front of Chirp, configured like the chart's Ingress
+    (charts/chirp: /users -> user service, /tweets -> tweet service) with
+    ingress-nginx's defaults for the connections that matter here: a
+    keep-alive pool to each service (320 idle connections, 10,000 requests
+    each, dropped after 60 s idle) and 1,000 requests per client connection.
+    Its own prefix, config, pid file and temp dirs under tmpdir; one worker
+    process per core, as `worker_processes auto` does in ingress-nginx."""
+
+    def __init__(self, tmpdir: Path, user_url: str, tweet_url: str):
+        self.port = find_free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = tmpdir / f"nginx-{self.port}"
+        self.dir.mkdir()
+        self.conf = self.dir / "nginx.conf"
+        upstream = ("    upstream {name} {{\n        server {addr};\n        keepalive 320;\n"
+                    "        keepalive_requests 10000;\n        keepalive_timeout 60s;\n    }}\n")
+        location = ("        location {path} {{\n            proxy_pass http://{name};\n"
+                    "            proxy_http_version 1.1;\n"
+                    "            proxy_set_header Connection \"\";\n"
+                    "            proxy_set_header Host $host;\n"
+                    "            proxy_set_header X-Request-ID $request_id;\n"
+                    "            proxy_set_header X-Real-IP $remote_addr;\n"
+                    "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+                    "            proxy_set_header X-Forwarded-Proto $scheme;\n        }}\n")
+        user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(
+            f"{user}worker_processes auto;\ndaemon off;\npid {self.dir}/nginx.pid;\n"
+            f"error_log {self.dir}/error.log warn;\nevents {{ worker_connections 4096; }}\n"
+            "http {\n    access_log off;\n"
+            + "".join(f"    {kind}_temp_path {self.dir}/{kind};\n"
+                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            + "    keepalive_requests 1000;\n"
+            + upstream.format(name="user_service", addr=user_url.removeprefix("http://"))
+            + upstream.format(name="tweet_service", addr=tweet_url.removeprefix("http://"))
+            + f"    server {{\n        listen 127.0.0.1:{self.port};\n"
+            + location.format(path="/users", name="user_service")
+            + location.format(path="/tweets", name="tweet_service")
+            + "        location / { return 404; }\n    }\n}\n")
+        self.proc = None
+
+    def start(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen([nginx, "-p", str(self.dir), "-c", str(self.conf),
+                                      "-e", str(self.dir / "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_http(self.url + "/users/1")
+        return self
+
+    def errors(self) -> str:
+        path = self.dir / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish requests, then exit
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 def rss_mb(pids: list[int]) -> list[float]:
     out = []
     for pid in pids:
@@ -253,6 +391,9 @@ def rss_mb(pids: list[int]) -> list[float]:
 
 
 # --------------------------------------------------------------------------- report
+
+LABELS = {"seed": "seed", "chirp": "chirp", "proxy": "chirp via nginx", "ceiling": "ceiling"}
+
 
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×" if a and b else "—"
@@ -272,27 +413,96 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def report(results: dict, scale: list, rss: dict, started: float) -> str:
+def spread(during: dict | None) -> str:
+    """Connections per worker, e.g. "users 16/16" (tweets too for calls between them)."""
+    if not during:
+        return ""
+    return ", ".join(f"{name} {'/'.join(map(str, counts))}" for name, counts in during.items() if sum(counts))
+
+
+def targets(results: dict, scale: list) -> list[tuple[str, str, str, bool]]:
+    """(target, direct, via nginx, met) for the issue's targets, from this run."""
+    rows = []
+
+    def cell(name, system):
+        return results.get(name, {}).get(system)
+
+    def rps_ratio(name, system, base):
+        a, b = cell(name, system), cell(name, base)
+        return a["rps"] / b["rps"] if a and b else None
+
+    for name, seed_min, ceiling_min, p99_max in (("users", 2.5, 0.7, None), ("post", 2.0, None, 50)):
+        if name not in results:
+            continue
+        label = WORKLOADS[name][0]
+        parts = {}
+        met = True
+        for system in ("chirp", "proxy"):
+            if not cell(name, system):
+                parts[system] = "—"
+                continue
+            x_seed, x_ceiling = rps_ratio(name, system, "seed"), rps_ratio(name, system, "ceiling")
+            p99 = cell(name, system)["p99_ms"]
+            text = [f"{x_seed:.2f}× seed" if x_seed else ""]
+            if ceiling_min:
+                text.append(f"{x_ceiling:.2f}× ceiling" if x_ceiling else "")
+            if p99_max:
+                text.append(f"p99 {p99:.1f} ms")
+            parts[system] = ", ".join(t for t in text if t)
+            if system == "chirp":
+                met &= bool(x_seed and x_seed >= seed_min)
+                met &= not ceiling_min or bool(x_ceiling and x_ceiling >= ceiling_min)
+                met &= not p99_max or p99 < p99_max
+        goal = f"≥ {seed_min}× seed" + (f", ≥ {ceiling_min}× ceiling" if ceiling_min else "") + \
+            (f", p99 < {p99_max} ms" if p99_max else "")
+        rows.append((f"{label} {goal}", parts["chirp"], parts["proxy"], met))
+    if scale:
+        worst = {kind: max(s["p50_ms"] for s in scale if s["kind"] == kind) /
+                 next(s["p50_ms"] for s in scale if s["kind"] == kind) for kind in ("first", "deep")}
+        rows.append(("10k → 1M tweets, p50 within 1.5×",
+                     f"first page ≤ {worst['first']:.2f}×, deep page ≤ {worst['deep']:.2f}×", "—",
+                     max(worst.values()) <= 1.5))
+    proxied = [(name, rps_ratio(name, "proxy", "chirp")) for name in results if cell(name, "proxy")]
+    if proxied:
+        low = min(r for _, r in proxied)
+        rows.append(("through nginx within 15 % of direct (req/s)", "",
+                     ", ".join(f"{WORKLOADS[n][0]} {r:.2f}×" for n, r in proxied), low >= 0.85))
+    errors = sum(r["errors"] for row in results.values() for r in row.values()) + \
+        sum(s["errors"] for s in scale)
+    rows.append(("zero errors", str(sum(r["errors"] for row in results.values() for k, r in row.items()
+                                        if k != "proxy") + sum(s["errors"] for s in scale)),
+                 str(sum(row["proxy"]["errors"] for row in results.values() if "proxy" in row)),
+                 errors == 0))
+    return rows
+
+
+def report(results: dict, scale: list, rss: dict, started: float, load: list[float]) -> str:
     lines = [f"# Chirp benchmark — {time.strftime('%Y-%m-%d %H:%M %Z')}", "",
              f"Machine: {machine()}. Shared with the load generator (wrk, {WRK_THREADS} threads, "
-             f"{CONNECTIONS} connections), PostgreSQL and Redis. Each cell: the median of "
-             f"{ROUNDS} rounds of {DURATION} s, each after a {WARMUP} s warm-up. gunicorn (gthread): {WORKERS} workers per service and for the "
-             f"ceiling, of {THREADS} threads (user service, ceiling) or {TWEET_THREADS} (tweet service).", "",
-             "| workload | system | req/s | p50 ms | p99 ms | errors | Chirp/seed | Chirp/ceiling |",
-             "|---|---|--:|--:|--:|--:|--:|--:|"]
+             f"{CONNECTIONS} connections), PostgreSQL, Redis and nginx. Each cell: the median of "
+             f"{ROUNDS} rounds of {DURATION} s, each after a {WARMUP} s warm-up; systems interleaved. "
+             f"Load average (1 min) before the bench started anything: {load[0]:.1f} (the rest of "
+             f"the machine; above 1 it competed for the cores), at the end: {load[1]:.1f}.", "",
+             "gunicorn settings run (the services' defaults: chart and `make run`):", ""]
+    for name, settings in SETTINGS.items():
+        lines.append(f"* {name}: {describe(settings)}")
+    lines += ["", "| workload | system | req/s | p50 ms | p99 ms | errors | × seed | × ceiling "
+              "| nginx / direct | connections per worker |",
+              "|---|---|--:|--:|--:|--:|--:|--:|--:|---|"]
     for name in SELECTED:
         label = WORKLOADS[name][0]
         row = results.get(name, {})
-        chirp = row.get("chirp")
-        for system in SYSTEMS:
+        for k, system in enumerate(SYSTEMS):
             r = row.get(system)
-            extra = ("", "")
-            if system == "chirp":
-                extra = (ratio(chirp and chirp["rps"], row.get("seed", {}).get("rps")),
-                         ratio(chirp and chirp["rps"], row.get("ceiling", {}).get("rps")))
-            lines.append(f"| {label if system == SYSTEMS[0] else ''} | {system} | {fmt(r, 'rps', ',.0f')} | "
+            extra = ("", "", "")
+            if system in ("chirp", "proxy") and r:
+                extra = (ratio(r["rps"], row.get("seed", {}).get("rps")),
+                         ratio(r["rps"], row.get("ceiling", {}).get("rps")),
+                         ratio(r["rps"], row.get("chirp", {}).get("rps")) if system == "proxy" else "")
+            lines.append(f"| {label if k == 0 else ''} | {LABELS[system]} | {fmt(r, 'rps', ',.0f')} | "
                          f"{fmt(r, 'p50_ms', '.1f')} | {fmt(r, 'p99_ms', '.1f')} | "
-                         f"{r['errors'] if r else '—'} | {extra[0]} | {extra[1]} |")
+                         f"{r['errors'] if r else '—'} | {extra[0]} | {extra[1]} | {extra[2]} | "
+                         f"{spread(r and r.get('during'))} |")
     if scale:
         base = {kind: next((s for s in scale if s["kind"] == kind), None) for kind in ("first", "deep")}
         lines += ["", f"## Scale: GET /tweets?user_id= as the tweet table grows (Chirp, {SCALE_CONNECTIONS} "
@@ -305,6 +515,11 @@ def report(results: dict, scale: list, rss: dict, started: float) -> str:
             b = base[s["kind"]]
             lines.append(f"| {s['size']:,} | {s['kind']} | {s['rps']:,.0f} | {s['p50_ms']:.1f} | "
                          f"{s['p99_ms']:.1f} | {s['errors']} | {s['p50_ms'] / b['p50_ms']:.2f}× |")
+    rows = targets(results, scale)
+    if rows:
+        lines += ["", "## Targets (issue 12), this run", "", "| target | direct | via nginx | met? |",
+                  "|---|---|---|---|"]
+        lines += [f"| {t} | {d} | {v} | {'met' if ok else '**not met**'} |" for t, d, v, ok in rows]
     if rss:
         lines += ["", "## Memory: RSS per gunicorn worker (after the run)", "",
                   "| process | workers | RSS each (MiB) |", "|---|--:|---|"]
@@ -322,11 +537,11 @@ def chart(results: dict, scale: list, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
     names = [n for n in SELECTED if n in results]
     width = 0.8 / max(len(SYSTEMS), 1)
-    colors = {"seed": "#999999", "chirp": "#1f77b4", "ceiling": "#ff7f0e"}
+    colors = {"seed": "#999999", "chirp": "#1f77b4", "proxy": "#2ca02c", "ceiling": "#ff7f0e"}
     for k, system in enumerate(SYSTEMS):
         values = [results[n].get(system, {}).get("rps", 0) for n in names]
         left.bar([i + (k - (len(SYSTEMS) - 1) / 2) * width for i in range(len(names))], values,
-                 width, label=system, color=colors.get(system))
+                 width, label=LABELS[system], color=colors.get(system))
     left.set_xticks(range(len(names)), [WORKLOADS[n][0] for n in names], rotation=15, fontsize=8)
     left.set_ylabel("requests/s (higher is better)")
     left.set_title(f"Throughput, {CONNECTIONS} connections")
@@ -350,14 +565,36 @@ def chart(results: dict, scale: list, path: Path) -> None:
 
 # --------------------------------------------------------------------------- main
 
+SETTINGS: dict[str, dict] = {}
+
+
+def shipped_settings() -> None:
+    """Drop server settings from the environment, so that every gunicorn here
+    runs the services' defaults, and record what those are."""
+    dropped = sorted(name for name in os.environ if SERVER_ENV.match(name))
+    for name in dropped:
+        del os.environ[name]
+    if dropped:
+        log("ignored (the bench runs the shipped settings): " + ", ".join(dropped))
+    for name, conf in CONFS.items():
+        SETTINGS[name] = gunicorn_settings(conf)
+        log(f"{name}: {describe(SETTINGS[name])}")
+
+
 def main() -> int:
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk (make bench does it when run as root)", file=sys.stderr)
         return 2
+    if "proxy" in SYSTEMS and not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        print("nginx not found: apt-get install nginx-light (make bench does it when run as root)",
+              file=sys.stderr)
+        return 2
     started = time.monotonic()
+    load = [os.getloadavg()[0]]
+    shipped_settings()
     RESULTS.mkdir(exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix="chirp-bench-"))
-    seed = chirp = ceiling = None
+    seed = chirp = proxy = ceiling = None
     results: dict[str, dict] = {}
     scale: list[dict] = []
     rss: dict[str, list[float]] = {}
@@ -365,14 +602,20 @@ def main() -> int:
         log("starting systems: " + ", ".join(SYSTEMS))
         if "seed" in SYSTEMS:
             seed = Seed(tmpdir).start()
-        if "chirp" in SYSTEMS:
+        if "chirp" in SYSTEMS or "proxy" in SYSTEMS:
             chirp = Chirp().start()
+        if "proxy" in SYSTEMS:
+            proxy = Proxy(tmpdir, chirp.users.url, chirp.tweets.url).start()
         if "ceiling" in SYSTEMS:
-            ceiling = ServiceProcess("ceiling", config=BENCH / "ceiling.conf.py", workers=WORKERS,
-                                     threads=THREADS, env=GUNICORN_ENV).start()
+            ceiling = ServiceProcess("ceiling", config=CONFS["ceiling"],
+                                     workers=SETTINGS["ceiling"]["workers"]).start()
         urls = {"seed": seed and {"user": seed.user_url, "tweet": seed.tweet_url},
                 "chirp": chirp and {"user": chirp.users.url, "tweet": chirp.tweets.url},
+                "proxy": proxy and {"user": proxy.url, "tweet": proxy.url},
                 "ceiling": ceiling and {"user": ceiling.url, "tweet": ceiling.url}}
+        watched = {"chirp": chirp and {"users": chirp.users, "tweets": chirp.tweets},
+                   "proxy": chirp and {"users": chirp.users, "tweets": chirp.tweets},
+                   "ceiling": ceiling and {"ceiling": ceiling}}
         if os.environ.get("BENCH_KEEP") == "1":
             keep = Path(tempfile.gettempdir()) / "chirp-bench-keep.json"
             keep.write_text(json.dumps({**urls, "pids": {
@@ -388,30 +631,35 @@ def main() -> int:
             runs: dict[str, list[dict]] = {system: [] for system in SYSTEMS}
             for round_ in range(1, ROUNDS + 1):
                 for system in SYSTEMS:
-                    r = measure(urls[system][service], lua, tmpdir)
+                    during = watched.get(system) and (lambda w=watched[system]: connections_per_worker(w))
+                    r = measure(urls[system][service], lua, tmpdir, during=during)
                     runs[system].append(r)
                     log(f"{label:<28} {system:<8} round {round_}: {r['rps']:8,.0f} req/s  "
-                        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}")
+                        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}  "
+                        f"{spread(r['during'])}")
             results[name] = {system: median_of(runs[system]) for system in SYSTEMS}
         if chirp:
             rss["chirp user_service"] = rss_mb(chirp.users.worker_pids())
             rss["chirp tweet_service"] = rss_mb(chirp.tweets.worker_pids())
         if ceiling:
             rss["ceiling"] = rss_mb(ceiling.worker_pids())
-        if chirp and SCALE:
+        if chirp and SCALE and "chirp" in SYSTEMS:
             scale = scale_curve(chirp, tmpdir)
     finally:
-        for system in (ceiling, chirp, seed):
+        if proxy and proxy.errors().strip():
+            log("nginx error log:\n" + proxy.errors()[-3000:])
+        for system in (proxy, ceiling, chirp, seed):
             if system:
                 system.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
-    text = report(results, scale, rss, started)
+    load.append(os.getloadavg()[0])
+    text = report(results, scale, rss, started, load)
     (RESULTS / "results.md").write_text(text)
     (RESULTS / "results.json").write_text(json.dumps(
-        {"results": results, "scale": scale, "rss_mb": rss, "machine": machine(),
-         "settings": {"duration": DURATION, "warmup": WARMUP, "rounds": ROUNDS,
-                      "connections": CONNECTIONS,
-                      "workers": WORKERS, "threads": THREADS, "tweet_threads": TWEET_THREADS}}, indent=1))
+        {"results": results, "scale": scale, "rss_mb": rss, "machine": machine(), "loadavg": load,
+         "gunicorn": SETTINGS,
+         "load": {"duration": DURATION, "warmup": WARMUP, "rounds": ROUNDS,
+                  "connections": CONNECTIONS, "wrk_threads": WRK_THREADS}}, indent=1))
     chart(results, scale, RESULTS / "chart.png")
     print()
     print(text)

@@ -1,2 +1,2 @@
-"""Pieces both Chirp services are built from: config, database, errors,
-request ids, logging, metrics, idempotency and pagination."""
+"""Pieces both Chirp services are built from: settings, the database's pools,
+errors, idempotency, pagination, the outbox, request ids, logs and metrics."""

@@ -232,12 +232,15 @@ class Relay:
         except Exception as error:
             delay = min(self.max_backoffs.get(destination, self.max_backoff),
                         self._backoff.get(destination, self.min_backoff / 2) * 2)
+            if destination not in self._backoff:  # once per outage, not once per retry
+                log.warning("outbox: %s delivery failing, retrying every %.1f s at most: %s",
+                            destination, self.max_backoffs.get(destination, self.max_backoff),
+                            error.__class__.__name__)
             self._backoff[destination] = delay
             self._retry_at[destination] = time.monotonic() + delay
-            log.warning("outbox: %s delivery failed, retrying in %.1f s: %s", destination, delay,
-                        error.__class__.__name__)
             return
-        self._backoff.pop(destination, None)
+        if self._backoff.pop(destination, None) is not None:
+            log.info("outbox: %s delivery works again", destination)
         self._retry_at.pop(destination, None)
 
     def deliver(self, destination: str) -> int:

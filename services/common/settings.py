@@ -1,14 +1,15 @@
 """Settings every service reads from its environment, typed, in one object.
 
 Each service subclasses `ServiceSettings` (user_service/settings.py,
-tweet_service/settings.py) and reads it once, at start-up (`get_settings`);
-tests build their own: `create_app(UserSettings(database_url=...))`.
-An environment variable is the field's name in capitals; an empty one counts
-as unset.
+tweet_service/settings.py) and reads it once per process (`get_settings`):
+the app and the service's gunicorn.conf.py read the same object. Tests build
+their own: `create_app(UserSettings(database_url=...))`. An environment
+variable is the field's name in capitals.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,7 +27,7 @@ def default_database_url(service: str) -> str:
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     service_name: ClassVar[str]
 
@@ -42,6 +43,20 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     max_content_length: ClassVar[int] = 64 * 1024  # bodies over this are a 413
+
+    # The server: the service's gunicorn.conf.py reads these
+    # (common/gunicorn_settings.py has why each default).
+    host: str = "0.0.0.0"
+    port: int  # each service its own
+    web_concurrency: int = Field(2, ge=1)
+    gunicorn_threads: int = Field(4, ge=1)
+    gunicorn_reuse_port: bool = sys.platform.startswith("linux")
+    gunicorn_worker_connections: int = 1000
+    gunicorn_timeout: int = 30
+    gunicorn_graceful_timeout: int = 20
+    gunicorn_keepalive: int = 5
+    gunicorn_backlog: int = 2048
+    gunicorn_access_log: str = "-"  # "-": stdout; empty: off
 
     @field_validator("database_url")
     @classmethod

@@ -19,9 +19,8 @@ The batch call carries the X-Request-ID of the request that sent it; the
 others log, at debug level, whose call answered them.
 
 Each batch has its own event, so a call's answer wakes only the checks it
-answers and the one check waiting to send the next batch. (One condition
-shared by all woke every waiting thread on every answer: 5 % of a worker's
-samples in py-spy at 8 threads.)
+answers and the one check waiting to send the next batch, not every thread
+waiting.
 """
 from __future__ import annotations
 

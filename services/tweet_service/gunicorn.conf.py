@@ -10,9 +10,8 @@ from common.gunicorn_settings import bind_address  # noqa: E402
 
 # Twice the user service's threads: a POST spends most of its time waiting,
 # on the user service and then on the commit, and author checks that wait
-# together share one batch call. Measured on 2 cores: 8 threads a worker
-# serve about a quarter more POSTs than 4; 10 and 12 raise the p99
-# (bench/README.md: the sweep).
+# together share one batch call. More threads than that contend for the GIL
+# (bench/README.md has the measurements).
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
 
 wsgi_app = "tweet_service.wsgi:app"

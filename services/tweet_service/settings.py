@@ -1,4 +1,4 @@
-"""The tweet service's settings (the README's configuration table)."""
+"""The tweet service's settings (docs/configuration.md)."""
 from __future__ import annotations
 
 from functools import cache
@@ -10,6 +10,10 @@ from common.settings import ServiceSettings
 
 class TweetSettings(ServiceSettings):
     service_name = "tweet_service"
+    port: int = 5002
+    # Twice the user service's: a POST mostly waits, on the user service and
+    # on the commit, and author checks that wait together share one call.
+    gunicorn_threads: int = 8
 
     user_service_url: str = "http://127.0.0.1:5001"
     user_service_connect_timeout: float = 0.5

@@ -7,10 +7,11 @@ do not exist are cached too, briefly, as an empty value.
 
 A write does not delete its entry but replaces it with a short-lived
 INVALIDATED marker, and lookups only fill an absent key (SET NX). Otherwise
-a lookup that read the row just before the write committed could put the old
-value back just after the write's delete, for a whole TTL. Redis is optional: every error is counted
-and the caller falls back to the database, and a circuit breaker keeps a
-frozen Redis from adding its timeout to every request.
+a lookup that read the row just before the write committed could put the
+old value back just after the write's delete, for a whole TTL. Redis is
+optional: every error is counted and the caller falls back to the database,
+and a circuit breaker keeps a frozen Redis from adding its timeout to every
+request.
 """
 from __future__ import annotations
 
@@ -22,12 +23,11 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import Counter
 from pybreaker import STATE_CLOSED, CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from .near_cache import NearCache
 from .schemas import UserOut
 from .settings import UserSettings
+from .subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ CACHE_ERRORS = Counter("user_cache_errors_total", "Redis errors, by operation.",
 NEAR_HITS, REDIS_HITS, REDIS_MISSES, REDIS_ERRORS = (  # bound once: labels() costs a lookup per call
     CACHE_LOOKUPS.labels(result, tier) for result, tier in
     (("hit", "near"), ("hit", "redis"), ("miss", "redis"), ("error", "redis")))
+
+MISSING = b""  # the cached value of an id that does not exist
+INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
+CHANNEL = "user:v1:invalidations"  # ids of written users, comma-separated, for the near caches
+
 
 class CacheUnavailable(Exception):
     pass
@@ -52,11 +57,6 @@ class _Recoveries(CircuitBreakerListener):
     def state_change(self, breaker, old, new) -> None:
         if old is not None and old.name != STATE_CLOSED and new.name == STATE_CLOSED:
             self.cache.recoveries += 1
-
-
-MISSING = b""  # the cached value of an id that does not exist
-INVALIDATED = b"!"  # a write just happened: read the database, cache nothing
-CHANNEL = "user:v1:invalidations"  # ids of written users, comma-separated, for the near caches
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,8 @@ class UserCache:
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
                 retry_on_timeout=False, health_check_interval=30)
         if url and settings.near_cache_size:
-            # No retries on the subscription: a reconnect would resubscribe
-            # silently, and whatever was published in between would be lost.
-            def subscriber() -> redis.Redis:
-                return redis.Redis.from_url(
-                    url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
-                    retry=Retry(NoBackoff(), 0))
-
-            self.near = NearCache(subscriber, CHANNEL, size=settings.near_cache_size, ttl=ttl,
-                                  lease=socket_timeout)
+            self.near = NearCache(lambda: Subscription(url, CHANNEL, socket_timeout),
+                                  size=settings.near_cache_size, ttl=ttl, lease=socket_timeout)
 
     @staticmethod
     def key(user_id: int) -> str:

@@ -52,6 +52,7 @@ class Stack:
     tweet_app: object = field(init=False)
     users: FlaskClient = field(init=False)
     tweets: FlaskClient = field(init=False)
+    extra_apps: list = field(init=False, default_factory=list)
 
     def __post_init__(self):
         self.user_app = user_service.create_app(self.user_config())
@@ -72,6 +73,20 @@ class Stack:
         return TweetSettings(**{"database_url": self.tweet_db_url,
                                 "user_service_url": self.user_process.url,
                                 "feed_service_url": NOWHERE, **overrides})
+
+    def app(self, service: str, **overrides):
+        """Another in-process app of `service` ("users" or "tweets") on this
+        stack's storage, with settings overridden; closed after the test."""
+        if service == "users":
+            app = user_service.create_app(self.user_config(**overrides))
+        else:
+            app = tweet_service.create_app(self.tweet_config(**overrides))
+        self.extra_apps.append(app)
+        return app
+
+    def close_extra_apps(self) -> None:
+        while self.extra_apps:
+            self.extra_apps.pop().extensions["store"].close()
 
     # -- the second user-service replica, over HTTP
 
@@ -165,9 +180,13 @@ def stack(request) -> Stack:
 @pytest.fixture(autouse=True)
 def _empty_stack(request):
     """Every test starts on empty databases and an empty cache."""
-    for name in ("stack", "postgres_stack", "sqlite_stack"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).reset()
+    stacks = [request.getfixturevalue(name) for name in ("stack", "postgres_stack", "sqlite_stack")
+              if name in request.fixturenames]
+    for stack in stacks:
+        stack.reset()
+    yield
+    for stack in stacks:
+        stack.close_extra_apps()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 import pytest
 import requests
 
-import tweet_service
-import user_service
 from contract.api import assert_problem, create_user, metric
 
 SERVICES = ["users", "tweets"]
@@ -15,9 +13,7 @@ def _app_without_database(stack, service: str, closed_port_url: str):
         url = closed_port_url.replace("http://", "postgresql+psycopg2://chirp@") + "/chirp"
     else:
         url = "sqlite:////nonexistent-dir/chirp.db"
-    if service == "users":
-        return user_service.create_app(stack.user_config(database_url=url))
-    return tweet_service.create_app(stack.tweet_config(database_url=url))
+    return stack.app(service, database_url=url)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -45,7 +41,7 @@ def test_database_down_is_a_503_not_a_500(stack, service, closed_port_url):
 
 
 def test_a_cache_outage_does_not_make_the_user_service_unready(stack, closed_port_url):
-    app = user_service.create_app(stack.user_config(redis_url=closed_port_url.replace("http", "redis")))
+    app = stack.app("users", redis_url=closed_port_url.replace("http", "redis"))
     assert app.test_client().get("/readyz").status_code == 200
 
 
@@ -85,8 +81,7 @@ def test_metrics_count_user_cache_hits_and_misses(postgres_stack):
 
 def test_metrics_count_user_cache_errors_when_redis_is_down(stack, closed_port_url):
     create_user(stack)
-    client = user_service.create_app(
-        stack.user_config(redis_url=closed_port_url.replace("http", "redis"))).test_client()
+    client = stack.app("users", redis_url=closed_port_url.replace("http", "redis")).test_client()
     before = client.get("/metrics").get_data(as_text=True)
     assert client.get("/users/1").status_code == 200
     after = client.get("/metrics").get_data(as_text=True)

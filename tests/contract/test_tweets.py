@@ -1,5 +1,4 @@
 """The tweet service: tweets, authors from the user service, and its outages."""
-import tweet_service
 from contract.api import assert_problem, assert_recent_utc_timestamp, create_tweet, create_user, wait_until
 
 
@@ -62,7 +61,7 @@ def test_the_author_of_a_deleted_user_is_null(stack):
 
 
 def test_user_service_down_is_503_with_retry_after_and_nothing_stored(stack, closed_port_url):
-    client = tweet_service.create_app(stack.tweet_config(user_service_url=closed_port_url)).test_client()
+    client = stack.app("tweets", user_service_url=closed_port_url).test_client()
     for _ in range(2):  # the same before and after the circuit opens
         response = client.post("/tweets", json={"user_id": 1, "content": "hi"})
         assert_problem(response, 503)
@@ -73,7 +72,7 @@ def test_user_service_down_is_503_with_retry_after_and_nothing_stored(stack, clo
 def test_expand_author_with_the_user_service_down_is_503(stack, closed_port_url):
     create_user(stack)
     create_tweet(stack)
-    client = tweet_service.create_app(stack.tweet_config(user_service_url=closed_port_url)).test_client()
+    client = stack.app("tweets", user_service_url=closed_port_url).test_client()
     response = client.get("/tweets?expand=author")
     assert_problem(response, 503)
     assert "Retry-After" in response.headers

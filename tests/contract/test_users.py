@@ -1,7 +1,6 @@
 """The user service: lookups, batch lookups, and writes seen by every replica."""
 import pytest
 
-import user_service
 from contract.api import assert_problem, assert_recent_utc_timestamp, assert_validation_error, create_user
 
 
@@ -90,8 +89,7 @@ def test_a_deleted_users_id_is_not_reused(stack):
 
 def test_lookups_still_work_when_redis_is_down(stack, closed_port_url):
     create_user(stack, "Ali")
-    client = user_service.create_app(
-        stack.user_config(redis_url=closed_port_url.replace("http", "redis"))).test_client()
+    client = stack.app("users", redis_url=closed_port_url.replace("http", "redis")).test_client()
     assert client.get("/users/1").json["name"] == "Ali"
     assert client.get("/users?ids=1,2").json["missing"] == [2]
     assert client.patch("/users/1", json={"name": "Alice"}).status_code == 200
