@@ -34,7 +34,7 @@ sys.path[:0] = [str(BENCH.parent / "tests"), str(BENCH.parent / "services")]
 
 import redis  # noqa: E402
 
-from run import GUNICORN_ENV, WORKERS, log, machine, median_of, wrk  # noqa: E402
+from run import REPO, gunicorn_settings, log, machine, median_of, wrk  # noqa: E402
 from support.servers import PostgresServer, RedisServer, ServiceProcess, migrate  # noqa: E402
 
 DURATION = int(os.environ.get("BENCH_DURATION", 10))
@@ -72,6 +72,11 @@ function make_request()
 end"""
 
 
+def workers(service: str) -> int:
+    """The worker count the service ships (its gunicorn.conf.py, the chart's default)."""
+    return gunicorn_settings(REPO / "services" / service / "gunicorn.conf.py")["workers"]
+
+
 class Feed:
     """PostgreSQL, Redis and the three services, plus a second feed service
     with fan-out off on the same database."""
@@ -99,10 +104,10 @@ class Feed:
         for service, url in dbs.items():
             migrate(service, url)
         self.load()
-        common = {**GUNICORN_ENV, "GUNICORN_ACCESS_LOG": ""}
+        common: dict = {}
         self.users = self._start("user_service", {**common, "DATABASE_URL": dbs["user_service"],
                                                   "REDIS_URL": self.redis.url})
-        self.feed = ServiceProcess("feed_service", workers=WORKERS, env={
+        self.feed = ServiceProcess("feed_service", workers=workers("feed_service"), env={
             **common, "DATABASE_URL": dbs["feed_service"], "REDIS_URL": self.redis.url,
             "USER_SERVICE_URL": self.users.url})
         self.tweets = self._start("tweet_service", {
@@ -118,7 +123,7 @@ class Feed:
         return self
 
     def _start(self, service: str, env: dict) -> ServiceProcess:
-        process = ServiceProcess(service, workers=WORKERS, env=env).start()
+        process = ServiceProcess(service, workers=workers(service), env=env).start()
         self.services.append(process)
         return process
 
@@ -241,8 +246,8 @@ def report(results: dict) -> str:
         "# Feed benchmark", "",
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make bench-feed` "
         f"(bench/feed_bench.py). Machine: {machine()}, shared with the load generator "
-        f"(wrk) and every server. Each service: gunicorn with its shipped defaults, "
-        f"{WORKERS} workers; durable PostgreSQL; Redis.", "",
+        f"(wrk) and every server. Each service: gunicorn with its shipped defaults "
+        f"({workers('feed_service')} workers); durable PostgreSQL; Redis.", "",
         f"Data: {AUTHORS} authors with {TWEETS_EACH} tweets each; {READERS} readers "
         f"following {FOLLOWS_EACH} of them (home timelines of "
         f"{FOLLOWS_EACH * TWEETS_EACH} entries); one author with {BIG_FOLLOWERS} followers.", "",
