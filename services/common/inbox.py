@@ -110,9 +110,15 @@ class UserRef(BaseModel):
     user_id: Id
 
 
+class NewTweet(TweetRef):
+    # The tweet itself, so a consumer need not ask for it (absent from older producers).
+    content: str | None = None
+    created_at: str | None = None
+
+
 class TweetCreated(EventBase):
     type: Literal["tweet.created"]
-    data: TweetRef
+    data: NewTweet
 
 
 class TweetDeleted(EventBase):
@@ -122,6 +128,11 @@ class TweetDeleted(EventBase):
 
 class UserDeleted(EventBase):
     type: Literal["user.deleted"]
+    data: UserRef
+
+
+class UserUpdated(EventBase):
+    type: Literal["user.updated"]
     data: UserRef
 
 

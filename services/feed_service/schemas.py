@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from common.db import MAX_ID
 from common.pagination import PageQuery
-from common.inbox import TweetCreated, TweetDeleted, UserDeleted, event_batch
+from common.inbox import TweetCreated, TweetDeleted, UserDeleted, UserUpdated, event_batch
 from common.schemas import ResponseBody, Timestamp
 
 # -- follows
@@ -58,4 +58,4 @@ class TimelinePage(BaseModel):
 
 # -- events (internal: from the other services' outboxes)
 
-EventBatch = event_batch("FeedEvents", TweetCreated, TweetDeleted, UserDeleted)
+EventBatch = event_batch("FeedEvents", TweetCreated, TweetDeleted, UserDeleted, UserUpdated)

@@ -10,6 +10,10 @@ from common.settings import ServiceSettings
 
 class FeedSettings(ServiceSettings):
     service_name = "feed_service"
+    port: int = 5003
+    # A timeline read mostly waits, on Redis and the other services: the
+    # tweet service's thread count.
+    gunicorn_threads: int = 8
 
     user_service_url: str = "http://127.0.0.1:5001"
     tweet_service_url: str = "http://127.0.0.1:5002"

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import logging
 
+import orjson
+
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import Database, utcnow
-from common.inbox import TweetCreated, TweetDeleted, UserDeleted, dialect_insert, first_seen
+from common.inbox import (TweetCreated, TweetDeleted, UserDeleted, UserUpdated, dialect_insert,
+                          first_seen)
 from common.problems import DependencyUnavailable, Problem
 from common.service_client import ServiceUnavailable
 
 from .models import Follow, FollowerCount, ReceivedEvent
 from .settings import FeedSettings
 from .sources import Tweets, Users, client
-from .timeline_cache import TimelineCache
+from .timeline_cache import GONE, TimelineCache
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +87,9 @@ class FeedStore:
             except IntegrityError:  # the same follow, committed a moment ago
                 session.rollback()
                 return self.get_follow(follower_id, followee_id), False
-            self._count_followers(session, followee_id, +1)
-            self._commit_with_timeline_dropped(session, follower_id)
+            followers = self._count_followers(session, followee_id, +1)
+            big = followee_id if followers > self.max_followers else None
+            self._commit_with_timeline_dropped(session, follower_id, now_big=big)
             return follow, True
 
     def unfollow(self, follower_id: int, followee_id: int) -> None:
@@ -95,8 +99,13 @@ class FeedStore:
             ).returning(Follow.id)).first()
             if gone is None:
                 return
-            self._count_followers(session, followee_id, -1)
+            followers = self._count_followers(session, followee_id, -1)
             self._commit_with_timeline_dropped(session, follower_id)
+            if self.cache is not None and followers <= self.max_followers:
+                try:  # after the commit: while it is still listed it is merged as well, harmlessly
+                    self.cache.set_big(followee_id, False)
+                except RedisError:
+                    log.warning("user %s still listed as merged at read time", followee_id)
 
     def follows(self, *, follower_id: int | None, followee_id: int | None,
                 after_id: int | None, count: int) -> list:
@@ -119,21 +128,28 @@ class FeedStore:
             if user_id not in found:
                 raise Problem(404, f"User {user_id} does not exist.")
 
-    def _count_followers(self, session: Session, user_id: int, delta: int) -> None:
+    def _count_followers(self, session: Session, user_id: int, delta: int) -> int:
+        """Change the user's follower count; the new count."""
         statement = dialect_insert(session, FollowerCount).values(user_id=user_id, followers=delta)
-        session.execute(statement.on_conflict_do_update(
+        return session.execute(statement.on_conflict_do_update(
             index_elements=[FollowerCount.user_id],
-            set_={"followers": FollowerCount.followers + delta}))
+            set_={"followers": FollowerCount.followers + delta},
+        ).returning(FollowerCount.followers)).scalar_one()
 
-    def _commit_with_timeline_dropped(self, session: Session, user_id: int) -> None:
+    def _commit_with_timeline_dropped(self, session: Session, user_id: int,
+                                      now_big: int | None = None) -> None:
         """Commit a change to whom `user_id` follows, and drop their cached
         timeline so the next read rebuilds it. Dropped before the commit (if
         Redis is down, nothing is changed: a stale timeline would outlive the
         outage) and again after it, in case a read rebuilt it in between
-        from the old follows."""
+        from the old follows. An author who now has too many followers to
+        fan out is listed as merged at read time before the commit: listed
+        early, their tweets are merely found twice and counted once."""
         if self.cache is not None:
             try:
                 self.cache.drop([user_id])
+                if now_big is not None:
+                    self.cache.set_big(now_big, True)
             except RedisError:
                 session.rollback()
                 raise _unavailable("timeline cache") from None
@@ -152,12 +168,18 @@ class FeedStore:
         statement = select(Follow.follower_id).where(Follow.followee_id == user_id)
         return list(session.scalars(statement.limit(limit)))
 
-    def _merged_followees(self, user_id: int) -> list[int]:
-        """Whom the user follows whose tweets are not fanned out."""
-        return [row.followee_id for row in self.db.execute(
-            select(Follow.followee_id)
-            .join(FollowerCount, FollowerCount.user_id == Follow.followee_id)
-            .where(Follow.follower_id == user_id, FollowerCount.followers > self.max_followers))]
+    def _fill_big(self) -> set[int]:
+        """List in Redis the authors merged at read time, from the follower counts."""
+        big = [row.user_id for row in self.db.execute(
+            select(FollowerCount.user_id).where(FollowerCount.followers > self.max_followers))]
+        self.cache.fill_big(big)
+        return set(big)
+
+    def _is_big(self, author: int) -> bool:
+        """Whether the author's tweets are merged at read time rather than
+        fanned out: the same list in Redis the reads go by."""
+        listed = self.cache.big(author)
+        return author in self._fill_big() if listed is None else listed
 
     # -- timelines
 
@@ -189,7 +211,7 @@ class FeedStore:
                 return tweets + self._merged_timeline(user_id, before, wanted)
             if not ids:
                 break
-            found = [t for t in self.tweets.by_ids(ids) if t.get("author")]
+            found = self._entries(ids)
             # Deleted tweets drop out at once; their events clean up the rest.
             if gone := set(ids) - {t["id"] for t in found}:
                 self.cache.remove(sorted(gone), [user_id])
@@ -203,24 +225,65 @@ class FeedStore:
         """Up to `count` ids of the timeline's tweets older than `before`,
         from the cache (rebuilt if missing) and the authors merged at read
         time; None past the oldest cached entry of a full timeline."""
-        ids, exists, full = self.cache.page(user_id, before, count)
-        if not exists:
+        page = self.cache.page(user_id, before, count)
+        if page.big is None:  # the list of big authors was lost: refill, look again
+            self._fill_big()
+            page = self.cache.page(user_id, before, count)
+        ids, full = page.ids, page.full
+        if not page.exists:
             self._require_users(user_id)
             rebuilt = self._rebuild(user_id)
             full = len(rebuilt) >= self.cache.size
             ids = [i for i in rebuilt if before is None or i < before][:count]
-        if merged := self._merged_followees(user_id):
-            extra = [t["id"] for t in self.tweets.newest(merged, count, before, expand=False)]
+            page = self.cache.page(user_id, before, count)
+        if page.big:
+            extra = [t["id"] for t in self.tweets.newest(page.big, count, before, expand=False)]
             ids = sorted(set(ids) | set(extra), reverse=True)[:count]
         if len(ids) < count and full:
             return None
         return ids
 
+    def _entries(self, ids: list[int]) -> list[dict]:
+        """The tweets among `ids` that still exist, in that order, each with
+        its author: from Redis, and what Redis lacks from the tweet service
+        (then kept). A tweet or author marked deleted is left out."""
+        known = {}
+        missing = []
+        for tweet_id, body in zip(ids, self.cache.bodies(ids)):
+            if body is None:
+                missing.append(tweet_id)
+            elif body != GONE:
+                known[tweet_id] = orjson.loads(body)
+        author_ids = sorted({t["user_id"] for t in known.values()})
+        authors = {a: body for a, body in zip(author_ids, self.cache.authors(author_ids))
+                   if body is not None}
+        missing += [i for i, t in known.items() if t["user_id"] not in authors]
+        if missing:
+            fetched_tweets, fetched_authors = {}, {}
+            for tweet in self.tweets.by_ids(missing):
+                author = tweet.pop("author")
+                if author is not None:  # null: the user was deleted
+                    fetched_tweets[tweet["id"]] = tweet
+                    fetched_authors[tweet["user_id"]] = orjson.dumps(author)
+            self.cache.keep({i: orjson.dumps(t) for i, t in fetched_tweets.items()},
+                            fetched_authors)
+            known.update(fetched_tweets)
+            authors.update(fetched_authors)
+        entries = []
+        for tweet_id in ids:
+            tweet = known.get(tweet_id)
+            author = authors.get(tweet["user_id"]) if tweet else None
+            if author is not None and author != GONE:
+                entries.append({**tweet, "author": orjson.loads(author)})
+        return entries
+
     def _rebuild(self, user_id: int) -> list[int]:
         token = self.cache.begin_rebuild(user_id)
-        authors = [*self._followees(user_id), user_id]
-        ids = [t["id"] for t in self.tweets.newest(authors, self.cache.size, expand=False)]
-        self.cache.finish_rebuild(user_id, token, ids)
+        followees = self._followees(user_id)
+        tweets = self.tweets.newest([*followees, user_id], self.cache.size, expand=False)
+        self.cache.keep({t["id"]: orjson.dumps(t) for t in tweets}, {})
+        ids = [t["id"] for t in tweets]
+        self.cache.finish_rebuild(user_id, token, followees, ids)
         return ids
 
     # -- events
@@ -256,20 +319,29 @@ class FeedStore:
 
     def _apply(self, session: Session, event) -> list[int]:
         """Apply one event; the users whose timelines it dropped."""
+        if self.cache is None:
+            if isinstance(event, UserDeleted):
+                self._forget_user(session, event.data.user_id)
+            return []
         if isinstance(event, TweetCreated):
-            if self.cache is not None:
-                author = event.data.user_id
-                followers = self._followers(session, author, self.max_followers + 1)
-                if len(followers) > self.max_followers:
-                    followers = []  # merged in at read time
-                self.cache.fan_out(event.data.tweet_id, [*followers, author])
+            data = event.data
+            if data.content is not None and data.created_at is not None:
+                self.cache.keep({data.tweet_id: orjson.dumps({
+                    "id": data.tweet_id, "user_id": data.user_id, "content": data.content,
+                    "created_at": data.created_at})}, {})
+            # A big author's tweets are merged in at read time instead.
+            followers = [] if self._is_big(data.user_id) else self._followers(session, data.user_id)
+            self.cache.fan_out(data.tweet_id, [*followers, data.user_id])
         elif isinstance(event, TweetDeleted):
-            if self.cache is not None:
-                author = event.data.user_id
-                followers = self._followers(session, author, self.max_followers + 1)
-                self.cache.remove([event.data.tweet_id], [*followers, author])
+            self.cache.tweet_deleted(event.data.tweet_id)
+            author = event.data.user_id
+            followers = self._followers(session, author, self.max_followers + 1)
+            self.cache.remove([event.data.tweet_id], [*followers, author])
         elif isinstance(event, UserDeleted):
+            self.cache.author_changed(event.data.user_id, deleted=True)
             return self._forget_user(session, event.data.user_id)
+        elif isinstance(event, UserUpdated):
+            self.cache.author_changed(event.data.user_id, deleted=False)
         return []
 
     def _forget_user(self, session: Session, user_id: int) -> list[int]:

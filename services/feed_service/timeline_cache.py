@@ -1,4 +1,5 @@
-"""Home timelines cached in Redis, one sorted set per user.
+"""Home timelines cached in Redis, with what it takes to serve a page from
+Redis alone.
 
 `timeline:<user>` holds tweet ids scored by id (ids grow with time, so the
 highest score is the newest tweet), capped at TIMELINE_SIZE entries, plus a
@@ -6,15 +7,20 @@ member "0" scored 0 that marks the timeline as present even when it holds
 no tweet. A timeline is complete down to its oldest entry: tweets are fanned
 out only into timelines that exist, and a missing one is rebuilt whole from
 the source of truth (follows and the tweet service), so a partial timeline
-never looks complete.
+never looks complete. `timeline:<user>:following` (whom the user followed
+when it was rebuilt, plus "0") lives and dies with it.
 
 A rebuild reads the source, which takes a while; a tweet fanned out in that
 while would be missed. So the rebuild first leaves a token in
 `timeline:<user>:build`; fan-out that finds no timeline but a token parks the
 tweet in `timeline:<user>:pending`, and the rebuild's last step merges those
 in, atomically, only if its token is still there. Dropping a timeline
-(follow, unfollow, a user deleted) deletes all three keys, which also voids
+(follow, unfollow, a user deleted) deletes all four keys, which also voids
 any rebuild that started from the old follows.
+
+Beside them: `tweet:<id>` and `author:<id>`, the JSON a timeline entry is
+made of ("-": deleted, so a late refill cannot bring it back), and
+`feed:big`, the authors merged in at read time (plus "0").
 """
 from __future__ import annotations
 
@@ -25,12 +31,18 @@ import redis
 from common.forking import in_forked_children
 
 SENTINEL = "0"
+GONE = b"-"
 BUILD_SECONDS = 30  # a rebuild that takes longer than this is abandoned
+TWEET_SECONDS = 7 * 24 * 3600  # tweets never change: kept until deleted (or evicted)
+# Authors change (PATCH) and go: their events drop them here, and this
+# bounds what a refill racing with such an event could leave behind.
+AUTHOR_SECONDS = 60
+BIG = "feed:big"
 
-# KEYS: timeline, build token, pending, for each user. ARGV: tweet id, cap.
+# KEYS: timeline, build token, pending, following, for each user. ARGV: tweet id, cap.
 _FAN_OUT = """
 local id, cap = ARGV[1], tonumber(ARGV[2])
-for i = 1, #KEYS, 3 do
+for i = 1, #KEYS, 4 do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('ZADD', KEYS[i], id, id)
     redis.call('ZREMRANGEBYRANK', KEYS[i], 1, -(cap + 1))
@@ -42,12 +54,18 @@ end
 return 0
 """
 
-# KEYS: timeline, build token, pending. ARGV: token, cap, tweet ids...
+# KEYS: timeline, build token, pending, following. ARGV: token, cap,
+# number of followees, followee ids..., tweet ids...
 _FINISH_REBUILD = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('ZADD', KEYS[1], 0, '0')
-for i = 3, #ARGV, 500 do
+redis.call('SADD', KEYS[4], '0')
+local followees = tonumber(ARGV[3])
+for i = 4, 3 + followees, 500 do
+  redis.call('SADD', KEYS[4], unpack(ARGV, i, math.min(i + 499, 3 + followees)))
+end
+for i = 4 + followees, #ARGV, 500 do
   local args = {}
   for j = i, math.min(i + 499, #ARGV) do
     args[#args + 1] = ARGV[j]
@@ -63,12 +81,22 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[2]) + 1))
 return 1
 """
 
-KEYS_PER_SCRIPT = 300  # users per script call: Redis is single-threaded, keep each call short
+KEYS_PER_SCRIPT = 250  # users per script call: Redis is single-threaded, keep each call short
 
 
-def _keys(user_id: int) -> tuple[str, str, str]:
+def _keys(user_id: int) -> tuple[str, str, str, str]:
     base = f"timeline:{user_id}"
-    return base, f"{base}:build", f"{base}:pending"
+    return base, f"{base}:build", f"{base}:pending", f"{base}:following"
+
+
+class Page:
+    """What the cache holds for one page of a timeline."""
+
+    def __init__(self, ids: list[int], exists: bool, full: bool, big: list[int] | None):
+        self.ids = ids  # newest first
+        self.exists = exists  # false: rebuild it
+        self.full = full  # older entries may have been dropped
+        self.big = big  # followees merged at read time; None: feed:big must be refilled
 
 
 class TimelineCache:
@@ -84,20 +112,25 @@ class TimelineCache:
     def close(self) -> None:
         self.redis.close()
 
-    def page(self, user_id: int, before: int | None, count: int) -> tuple[list[int], bool, bool]:
-        """Up to `count` tweet ids older than `before`, newest first; then
-        whether the timeline exists, and whether it is full (older entries
-        may have been dropped from it)."""
-        key = _keys(user_id)[0]
+    # -- timelines
+
+    def page(self, user_id: int, before: int | None, count: int) -> Page:
+        """Up to `count` tweet ids older than `before`, and what to merge in."""
+        timeline, _, _, following = _keys(user_id)
         top = f"({before}" if before is not None else "+inf"
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrevrangebyscore(key, top, f"({SENTINEL}", start=0, num=count)
-            pipe.zcard(key)
-            ids, size = pipe.execute()
-        return [int(i) for i in ids], size > 0, size - 1 >= self.size
+            pipe.zrevrangebyscore(timeline, top, f"({SENTINEL}", start=0, num=count)
+            pipe.zcard(timeline)
+            pipe.exists(following)
+            pipe.exists(BIG)
+            pipe.sinter(following, BIG)
+            ids, size, has_following, has_big, big = pipe.execute()
+        exists = size > 0 and has_following
+        big_ids = sorted(int(i) for i in big if i != b"0") if has_big else None
+        return Page([int(i) for i in ids], exists, size - 1 >= self.size, big_ids)
 
     def begin_rebuild(self, user_id: int) -> str:
-        _, build, pending = _keys(user_id)
+        _, build, pending, _ = _keys(user_id)
         token = secrets.token_hex(8)
         with self.redis.pipeline() as pipe:
             pipe.delete(pending)
@@ -105,11 +138,12 @@ class TimelineCache:
             pipe.execute()
         return token
 
-    def finish_rebuild(self, user_id: int, token: str, tweet_ids: list[int]) -> bool:
+    def finish_rebuild(self, user_id: int, token: str, followees: list[int],
+                       tweet_ids: list[int]) -> bool:
         """Store the rebuilt timeline, with what was fanned out meanwhile;
         False if it was dropped since the rebuild began."""
-        ids = tweet_ids[:self.size]
-        return bool(self._finish(keys=_keys(user_id), args=[token, self.size, *ids]))
+        args = [token, self.size, len(followees), *followees, *tweet_ids[:self.size]]
+        return bool(self._finish(keys=_keys(user_id), args=args))
 
     def fan_out(self, tweet_id: int, user_ids: list[int]) -> None:
         """Add the tweet to the timelines of `user_ids` that exist (or are being rebuilt)."""
@@ -123,7 +157,7 @@ class TimelineCache:
             return
         with self.redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
-                timeline, _, pending = _keys(user_id)
+                timeline, _, pending, _ = _keys(user_id)
                 pipe.zrem(timeline, *tweet_ids)
                 pipe.zrem(pending, *tweet_ids)
             pipe.execute()
@@ -132,3 +166,58 @@ class TimelineCache:
         """Forget these timelines (and void their rebuilds): the next read rebuilds them."""
         for start in range(0, len(user_ids), KEYS_PER_SCRIPT):
             self.redis.delete(*(k for u in user_ids[start:start + KEYS_PER_SCRIPT] for k in _keys(u)))
+
+    # -- what entries are made of
+
+    def bodies(self, tweet_ids: list[int]) -> list[bytes | None]:
+        return self.redis.mget([f"tweet:{i}" for i in tweet_ids]) if tweet_ids else []
+
+    def authors(self, user_ids: list[int]) -> list[bytes | None]:
+        return self.redis.mget([f"author:{i}" for i in user_ids]) if user_ids else []
+
+    def keep(self, tweets: dict[int, bytes], authors: dict[int, bytes]) -> None:
+        """Remember tweets and authors read from their services, unless a
+        deletion was recorded meanwhile (SET NX: a tombstone stays)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for tweet_id, body in tweets.items():
+                pipe.set(f"tweet:{tweet_id}", body, nx=True, ex=TWEET_SECONDS)
+            for user_id, body in authors.items():
+                pipe.set(f"author:{user_id}", body, nx=True, ex=AUTHOR_SECONDS)
+            pipe.execute()
+
+    def tweet_deleted(self, tweet_id: int) -> None:
+        self.redis.set(f"tweet:{tweet_id}", GONE, ex=TWEET_SECONDS)
+
+    def author_changed(self, user_id: int, deleted: bool) -> None:
+        with self.redis.pipeline() as pipe:
+            if deleted:
+                pipe.set(f"author:{user_id}", GONE, ex=AUTHOR_SECONDS)
+                pipe.srem(BIG, user_id)
+            else:
+                pipe.delete(f"author:{user_id}")
+            pipe.execute()
+
+    # -- the authors merged at read time
+
+    def big(self, user_id: int) -> bool | None:
+        """Whether the author is merged at read time; None if the list is lost."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(BIG)
+            pipe.sismember(BIG, user_id)
+            listed, member = pipe.execute()
+        return bool(member) if listed else None
+
+    def set_big(self, user_id: int, big: bool) -> None:
+        """Note whether an author is merged at read time (if the set is there:
+        a missing set is refilled whole from the database)."""
+        if big:
+            self.redis.eval("if redis.call('EXISTS', KEYS[1]) == 1 then "
+                            "redis.call('SADD', KEYS[1], ARGV[1]) end", 1, BIG, user_id)
+        else:
+            self.redis.srem(BIG, user_id)
+
+    def fill_big(self, user_ids: list[int]) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(BIG)
+            pipe.sadd(BIG, SENTINEL, *user_ids)
+            pipe.execute()

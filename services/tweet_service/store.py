@@ -50,6 +50,7 @@ WITH tweet AS (
     INSERT INTO outbox (destination, topic, payload, request_id, created_at)
     SELECT 'feed', 'tweet.created',
            json_build_object('tweet_id', id, 'user_id', CAST(:user_id AS bigint),
+                             'content', CAST(:content AS text),
                              'created_at', CAST(:created_text AS text)),
            :request_id, :created_at
     FROM tweet
@@ -101,7 +102,7 @@ class TweetStore:
                 raise _unknown_user(new.user_id)
             created = TweetOut.model_validate(session.execute(_INSERT, values).one())
             emit(session, "feed", "tweet.created", {
-                "tweet_id": created.id, "user_id": created.user_id,
+                "tweet_id": created.id, "user_id": created.user_id, "content": created.content,
                 "created_at": rfc3339(created.created_at)})
             if requested:
                 idempotency.record(session, IdempotencyKey, requested, 201, created)

@@ -110,6 +110,8 @@ class UserStore:
                 setattr(user, field, value)
             self._flush_or_conflict(session, changes.handle)
             self._invalidate(session, user_id)
+            # The feed keeps authors next to the timelines it caches.
+            emit(session, "feed", "user.updated", {"user_id": user_id})
             session.commit()
             return UserOut.model_validate(user)
 

@@ -30,11 +30,10 @@ def test_a_deleted_user_leaves_nothing_behind_within_5_s(feed_stack):
     wait_until(lambda: feed_stack.timeline_ids(fan) == [kept, *theirs[::-1]], timeout=2)
 
     assert feed_stack.request("DELETE", "user_service", f"/users/{gone}").status_code == 204
-    # At once: the tweet service refuses their tweets, and no timeline shows them.
+    # At once: the tweet service refuses their tweets.
     refused = feed_stack.request("POST", "tweet_service", "/tweets",
                                  json={"user_id": gone, "content": "late"})
     assert refused.status_code == 422, refused.text
-    assert feed_stack.timeline_ids(fan) == [kept]
 
     def nothing_left() -> bool:
         follows = [feed_stack.request("GET", "feed_service", "/follows",

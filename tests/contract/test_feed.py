@@ -255,3 +255,18 @@ def test_fan_out_and_read_time_merge_give_the_same_timeline(feed_stack):
             cached = [int(m) for m in client.zrevrange(f"timeline:{reader}", 0, -1)]
         # Big's tweets are not in the cache: merged in at read time.
         assert cached[:-1] == [t["id"] for t in posted if t["user_id"] in (small, reader)][::-1]
+
+
+def test_a_renamed_author_is_shown_renamed_and_a_deleted_one_not_at_all(feed_stack):
+    reader, author = feed_stack.create_user("Reader"), feed_stack.create_user("Old name")
+    feed_stack.follow(reader, author)
+    tweet = feed_stack.tweet(author, "hi")
+    wait_until(lambda: feed_stack.timeline_ids(reader) == [tweet["id"]], timeout=2)
+    assert feed_stack.timeline(reader).json()["data"][0]["author"]["name"] == "Old name"
+    renamed = feed_stack.request("PATCH", "user_service", f"/users/{author}",
+                                 json={"name": "New name", "handle": "newname"})
+    assert renamed.status_code == 200
+    wait_until(lambda: feed_stack.timeline(reader).json()["data"][0]["author"]
+               == {"id": author, "name": "New name", "handle": "newname"}, timeout=2)
+    assert feed_stack.request("DELETE", "user_service", f"/users/{author}").status_code == 204
+    wait_until(lambda: feed_stack.timeline_ids(reader) == [], timeout=5)
