@@ -69,11 +69,14 @@ def test_events_carry_the_request_id_of_the_change(feed_stack):
 
     applied = wait_until(logged, timeout=5)
     assert "applied" in applied[0]["message"]
-    # The relay's call itself carries it too (the access log line of the delivery).
-    access = [json.loads(line) for line in
-              feed_stack.processes["feed_service"].log_text().splitlines()
-              if line.startswith("{") and '"path": "/internal/events"' in line]
-    assert any(line["request_id"] == "trace-me-42" for line in access)
+
+    def delivered_with_it() -> bool:  # the relay's call carries it (its access log line)
+        access = [json.loads(line) for line in
+                  feed_stack.processes["feed_service"].log_text().splitlines()
+                  if line.startswith("{") and '"path": "/internal/events"' in line]
+        return any(line["request_id"] == "trace-me-42" for line in access)
+
+    wait_until(delivered_with_it, timeout=5)
 
 
 def test_a_replayed_event_changes_nothing_twice(feed_stack):
