@@ -174,9 +174,10 @@ def test_each_worker_listens_and_a_stopping_one_leaves_the_port_at_once():
     conf = tmp_path / "gunicorn.conf.py"
     conf.write_text(f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
                     "from common.gunicorn_settings import *  # noqa\n"
-                    "from common.gunicorn_settings import bind_address\n"
-                    "wsgi_app = 'probe_app:app'\nbind = bind_address(default_port=0)\n"
-                    "accesslog = None\n")
+                    "from common.gunicorn_settings import server_settings\n"
+                    "from common.settings import ServerSettings\n"
+                    "globals().update(server_settings(ServerSettings()))\n"
+                    "wsgi_app = 'probe_app:app'\naccesslog = None\n")
     svc = ServiceProcess("probe", config=conf).start()
 
     def get(path: str) -> int:

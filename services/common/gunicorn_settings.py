@@ -1,6 +1,7 @@
-"""Gunicorn settings shared by both services; every one can be overridden
-from the environment. Each service's gunicorn.conf.py imports these and names
-its app and default port."""
+"""Gunicorn settings shared by both services. Each service's gunicorn.conf.py
+imports these (the worker class, the access log, the hooks), applies
+`server_settings` of its settings object (workers, threads, port, ...: the
+environment's, read once) and names its app."""
 from __future__ import annotations
 
 import json
@@ -13,50 +14,49 @@ import time
 from gunicorn.glogging import Logger
 from gunicorn.workers import gthread
 
-
-def _env(name: str, default):
-    return type(default)(os.environ.get(name, default))
+from common.settings import ServerSettings
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def bind_address(default_port: int) -> str:
-    return f"{os.environ.get('HOST', '0.0.0.0')}:{_env('PORT', default_port)}"
+def server_settings(settings: ServerSettings) -> dict:
+    """gunicorn's settings from the service's settings object, the one its
+    app reads too; a service's gunicorn.conf.py applies them."""
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        # Two workers by default, fixed rather than derived from
+        # os.cpu_count(): in a pod that counts the node's CPUs, not the pod's
+        # limit, and `make run` runs what the chart runs. The charts' values
+        # equal these defaults (tests/test_gunicorn_settings.py).
+        "workers": settings.web_concurrency,
+        "threads": settings.gunicorn_threads,
+        # A listening socket per worker (SO_REUSEPORT), not one shared by all:
+        # the kernel then spreads new connections over the workers by their
+        # addresses. On a shared socket whichever worker wakes first accepts,
+        # and a proxy's keep-alive pool, opened in one burst, can sit on one
+        # worker while the other idles, for as long as the connections live.
+        # Linux only: elsewhere SO_REUSEPORT does not spread connections. It
+        # also lets a second server bind a port that is in use instead of
+        # failing; `ss -ltnp` shows who holds it.
+        "reuse_port": settings.gunicorn_reuse_port,
+        "worker_connections": settings.gunicorn_worker_connections,
+        "timeout": settings.gunicorn_timeout,
+        # Kubernetes waits preStop (5 s) + this before SIGKILL; see the Helm chart.
+        "graceful_timeout": settings.gunicorn_graceful_timeout,
+        "keepalive": settings.gunicorn_keepalive,
+        "backlog": settings.gunicorn_backlog,
+        "loglevel": settings.log_level.lower(),
+        "accesslog": settings.gunicorn_access_log or None,
+    }
 
 
 # gthread: keep-alive connections (from the Ingress, from the tweet service's
 # pooled client) and threads that wait on the database or another service.
-# Two workers, fixed rather than derived from os.cpu_count(): in a pod that
-# counts the node's CPUs, not the pod's limit, and `make run` runs what the
-# chart runs. The charts' values equal these (tests/test_gunicorn_settings.py).
 worker_class = "common.gunicorn_settings.ThreadWorker"
-workers = _env("WEB_CONCURRENCY", 2)
-threads = _env("GUNICORN_THREADS", 4)
-# A listening socket per worker (SO_REUSEPORT), not one shared by all: the
-# kernel then spreads new connections over the workers by their addresses.
-# On a shared socket whichever worker wakes first accepts, and a proxy's
-# keep-alive pool, opened in one burst, can sit on one worker while the
-# other idles, for as long as the connections live. Linux only: elsewhere
-# SO_REUSEPORT does not spread connections. It also lets a second server
-# bind a port that is in use instead of failing; `ss -ltnp` shows who holds it.
-reuse_port = _env_flag("GUNICORN_REUSE_PORT", sys.platform.startswith("linux"))
-worker_connections = _env("GUNICORN_WORKER_CONNECTIONS", 1000)
-timeout = _env("GUNICORN_TIMEOUT", 30)
-# Kubernetes waits preStop (5 s) + this before SIGKILL; see the Helm chart.
-graceful_timeout = _env("GUNICORN_GRACEFUL_TIMEOUT", 20)
-keepalive = _env("GUNICORN_KEEPALIVE", 5)
-backlog = _env("GUNICORN_BACKLOG", 2048)
 # Load the app once in the master, then fork: workers start at once, so a
 # SIGHUP (reload) never leaves a moment without a worker accepting requests.
 # Connections the master opened are not shared: see common.db.
 preload_app = True
 # Heartbeat files on tmpfs: a read-only root filesystem has no /tmp disk I/O to stall on.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 
 

@@ -87,6 +87,8 @@ def add_problem_responses(spec: dict) -> dict:
             for parameter in parameters:
                 if parameter["in"] == "path":  # every path parameter is an <id:...>
                     parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+                elif parameter["schema"].get("type") == "array":  # a list in the query: 1,2,3
+                    parameter.update(style="form", explode=False)
             # Any value is accepted: an invalid one is replaced, not rejected.
             parameters.append({"name": "X-Request-ID", "in": "header", "required": False,
                                "schema": {"type": "string"},

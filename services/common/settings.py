@@ -26,9 +26,27 @@ def default_database_url(service: str) -> str:
     return f"sqlite:///{data_dir / service}.db"
 
 
-class ServiceSettings(BaseSettings):
+class ServerSettings(BaseSettings):
+    """How gunicorn serves the app: a service's gunicorn.conf.py applies
+    these (common/gunicorn_settings.py, which says why each default)."""
+
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
+    host: str = "0.0.0.0"
+    port: int = 8000  # each service has its own
+    web_concurrency: int = Field(2, ge=1)
+    gunicorn_threads: int = Field(4, ge=1)
+    gunicorn_reuse_port: bool = sys.platform.startswith("linux")
+    gunicorn_worker_connections: int = 1000
+    gunicorn_timeout: int = 30
+    gunicorn_graceful_timeout: int = 20
+    gunicorn_keepalive: int = 5
+    gunicorn_backlog: int = 2048
+    gunicorn_access_log: str = "-"  # "-": stdout; empty: off
+    log_level: str = "INFO"
+
+
+class ServiceSettings(ServerSettings):
     service_name: ClassVar[str]
 
     # Empty: a SQLite file under CHIRP_DATA_DIR (`make dev`).
@@ -40,23 +58,8 @@ class ServiceSettings(BaseSettings):
     db_ping_after_idle_seconds: float = 1.0
     # Retry-After on a 503.
     retry_after_seconds: int = 5
-    log_level: str = "INFO"
 
     max_content_length: ClassVar[int] = 64 * 1024  # bodies over this are a 413
-
-    # The server: the service's gunicorn.conf.py reads these
-    # (common/gunicorn_settings.py has why each default).
-    host: str = "0.0.0.0"
-    port: int  # each service its own
-    web_concurrency: int = Field(2, ge=1)
-    gunicorn_threads: int = Field(4, ge=1)
-    gunicorn_reuse_port: bool = sys.platform.startswith("linux")
-    gunicorn_worker_connections: int = 1000
-    gunicorn_timeout: int = 30
-    gunicorn_graceful_timeout: int = 20
-    gunicorn_keepalive: int = 5
-    gunicorn_backlog: int = 2048
-    gunicorn_access_log: str = "-"  # "-": stdout; empty: off
 
     @field_validator("database_url")
     @classmethod

@@ -4,8 +4,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the `services/` folder
 
+# First: it sets up the metrics directory before the app (and prometheus_client) loads.
 from common.gunicorn_settings import *  # noqa: E402,F401,F403
-from common.gunicorn_settings import bind_address  # noqa: E402
+from common.gunicorn_settings import server_settings  # noqa: E402
+from user_service.settings import get_settings  # noqa: E402
 
+# The settings object the app reads too (preload_app builds it in this process).
+globals().update(server_settings(get_settings()))
 wsgi_app = "user_service.wsgi:app"
-bind = bind_address(default_port=5001)

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstraints, field_validator
 
+from common.db import MAX_ID
 from common.pagination import PageQuery
-from common.schemas import WHITESPACE, Id, RequestBody, ResponseBody, Timestamp, trimmed_text
+from common.schemas import (WHITESPACE, Id, RequestBody, ResponseBody, Timestamp,
+                            documented_as_id_list, trimmed_text)
 
 Name = Annotated[str, StringConstraints(pattern=trimmed_text(50)),
                  AfterValidator(lambda name: name.strip(WHITESPACE))]
@@ -55,7 +57,7 @@ class UserList(RootModel[UserPage | UserBatch]):
 
 class UsersQuery(PageQuery):
     ids: str | None = Field(
-        None, pattern=r"^[0-9]+(,[0-9]+)*$",
+        None, pattern=r"^[0-9]+(,[0-9]+)*$", json_schema_extra=documented_as_id_list(MAX_BATCH),
         description=f"Comma-separated ids (at most {MAX_BATCH}): a batch lookup instead of a page.")
 
     @field_validator("ids")
@@ -65,7 +67,7 @@ class UsersQuery(PageQuery):
             ids = value.split(",")
             if len(ids) > MAX_BATCH:
                 raise ValueError(f"at most {MAX_BATCH} ids")
-            if not all(1 <= int(i) <= 2**63 - 1 for i in ids):
+            if not all(1 <= int(i) <= MAX_ID for i in ids):
                 raise ValueError("ids must be between 1 and 2^63-1")
         return value
 
