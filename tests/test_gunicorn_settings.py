@@ -97,10 +97,14 @@ def test_make_run_sets_no_server_settings():
 
 
 def test_access_log_writes_one_json_line_per_request_and_follows_a_reopen(tmp_path, monkeypatch):
+    # Importing the settings sets PROMETHEUS_MULTIPROC_DIR unless it is set:
+    # set here, it does not outlive this test (in-process apps would count
+    # their metrics into files).
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from gunicorn.config import Config
 
     from common.gunicorn_settings import JsonAccessLogger
+    from support.servers import _wait_for
 
     path = tmp_path / "access.log"
     cfg = Config()
@@ -112,21 +116,26 @@ def test_access_log_writes_one_json_line_per_request_and_follows_a_reopen(tmp_pa
         headers = [("Content-Type", "application/json"), ("X-Request-ID", "req-1")]
         sent = 57
 
+    def lines(file: Path) -> list[dict]:
+        return [json.loads(line) for line in file.read_text().splitlines()] if file.exists() else []
+
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/tweets", "QUERY_STRING": "a=\"b\"",
                "REMOTE_ADDR": "10.0.0.7", "HTTP_USER_AGENT": "curl/8"}
     logger.access(Response, None, environ, datetime.timedelta(milliseconds=12.5))
-    # logrotate's move-and-reopen (SIGUSR1): the next line goes to the new file.
-    path.rename(tmp_path / "access.log.1")
-    logger.reopen_files()
-    logger.access(Response, None, {**environ, "PATH_INFO": "/tweets/2"}, datetime.timedelta(0))
-
-    (first,) = [json.loads(line) for line in (tmp_path / "access.log.1").read_text().splitlines()]
+    # Written by the logger's own thread, without a flush from the caller.
+    (first,) = _wait_for(lambda: lines(path), 5, "the access line")
     assert first == {"time": first["time"], "request_id": "req-1", "method": "POST", "path": "/tweets",
                      "query": 'a="b"', "status": 201, "bytes": 57, "duration_ms": 12.5,
                      "remote": "10.0.0.7", "user_agent": "curl/8"}
     datetime.datetime.strptime(first["time"], "%d/%b/%Y:%H:%M:%S %z")
-    (second,) = [json.loads(line) for line in path.read_text().splitlines()]
-    assert second["path"] == "/tweets/2" and second["duration_ms"] == 0
+    # logrotate's move-and-reopen (SIGUSR1): later lines go to the new file, in order.
+    path.rename(tmp_path / "access.log.1")
+    logger.reopen_files()
+    for n in range(3):
+        logger.access(Response, None, {**environ, "PATH_INFO": f"/tweets/{n}"}, datetime.timedelta(0))
+    logger.flush()  # what the worker does at exit
+    assert [line["path"] for line in lines(path)] == ["/tweets/0", "/tweets/1", "/tweets/2"]
+    assert len(lines(tmp_path / "access.log.1")) == 1
 
 
 def _listening_pids(port: int) -> set[int]:

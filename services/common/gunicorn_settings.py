@@ -4,11 +4,13 @@ imports these (the worker class, the access log, the hooks), applies
 environment's, read once) and names its app."""
 from __future__ import annotations
 
+import atexit
+import collections
 import json
 import logging
 import os
-import sys
 import tempfile
+import threading
 import time
 
 from gunicorn.glogging import Logger
@@ -66,13 +68,20 @@ class JsonAccessLogger(Logger):
     Cheap enough to leave on: it reads the few fields it logs straight from
     the response and environ (gunicorn's atoms() builds a dict of every
     header and environ entry), formats the timestamp once a second, and
-    writes the line to the access log's stream itself, one write per line,
-    instead of through logging.Logger.info (a LogRecord, a caller lookup and
-    a formatter per line). Other handlers (syslog, a logging config) still
-    get the line through `logging`."""
+    leaves the writing to a thread of its own. A request's thread only
+    appends its line; the writer writes a line at once when the log has
+    been quiet, and under load what gathered, at most every FLUSH_SECONDS,
+    in one write. A write per request would release and retake the GIL on
+    every request, and each of a worker's threads would wait its turn for
+    it. The cost: the last lines (FLUSH_SECONDS at most) are lost if the
+    worker is killed with SIGKILL; a worker that exits writes them. Other
+    handlers (syslog, a logging config) get each line through `logging`,
+    as gunicorn's own logger does."""
 
+    FLUSH_SECONDS = 0.1
     _second = None
     _stamp = ""
+    _writer_pid = None
 
     def _now(self) -> str:
         second = int(time.time())
@@ -104,14 +113,48 @@ class JsonAccessLogger(Logger):
             "remote": environ.get("REMOTE_ADDR", "-"),
             "user_agent": environ.get("HTTP_USER_AGENT", "-"),
         })
+        if self._stream_handler() is None:
+            self.access_log.info(line)
+            return
+        if self._writer_pid != os.getpid():  # first line in this (forked) process
+            self._start_writer()
+        self._lines.append(line)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _stream_handler(self):
         handlers = self.access_log.handlers
         if len(handlers) == 1 and type(handlers[0]) in (logging.StreamHandler, logging.FileHandler):
-            handler = handlers[0]
-            with handler.lock:  # the lock reopen_files() takes to swap a file's stream
-                handler.stream.write(line + "\n")
-                handler.stream.flush()
-        else:
-            self.access_log.info(line)
+            return handlers[0]
+        return None
+
+    def _start_writer(self):
+        self._writer_pid = os.getpid()
+        self._lines = collections.deque()  # append and popleft need no lock
+        self._wake = threading.Event()
+        threading.Thread(target=self._write_forever, name="access-log", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _write_forever(self):
+        last = 0.0
+        while True:
+            self._wake.wait()
+            pause = last + self.FLUSH_SECONDS - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            self._wake.clear()
+            self.flush()
+            last = time.monotonic()
+
+    def flush(self):
+        """Write the lines gathered so far (the writer thread, and at exit)."""
+        handler = self._stream_handler()
+        if handler is None or not self._lines:
+            return
+        with handler.lock:  # the lock reopen_files() takes to swap a file's stream
+            lines = [self._lines.popleft() for _ in range(len(self._lines))]
+            handler.stream.write("\n".join(lines) + "\n")
+            handler.stream.flush()
 
 
 logger_class = JsonAccessLogger
@@ -125,7 +168,9 @@ class ThreadWorker(gthread.ThreadWorker):
     connections by the kernel, and nobody would accept them: they would
     hang, then be reset when the socket closes. So it serves what is
     already queued and closes the socket at once; new connections go to
-    the other workers (or, on a handover, to the new server)."""
+    the other workers (or, on a handover, to the new server). What a
+    socket of its own cannot do: hand its queue to the others when a
+    worker dies (SIGKILL, timeout); connections queued there are reset."""
 
     def set_accept_enabled(self, enabled):
         super().set_accept_enabled(enabled)
@@ -135,9 +180,7 @@ class ThreadWorker(gthread.ThreadWorker):
             while True:
                 try:
                     client, address = listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
+                except OSError:  # nothing left in its queue (EAGAIN), or gone
                     break
                 self.nr_conns += 1
                 client.setblocking(True)

@@ -97,6 +97,10 @@ class NearCache:
         subscription = self._subscription
         if subscription is None or now >= self._live_until:
             return False
+        if self._ping is None and now - self._last_ping_at >= self.lease / 4:
+            # A PING is due: traffic renews the lease itself, rather than
+            # count on the keeper thread getting the GIL in time under load.
+            return False
         try:
             readable = select.select((subscription,), (), (), 0)[0]
         except (OSError, ValueError):  # closed meanwhile by the keeper: take the lock

@@ -1,4 +1,6 @@
 """The tweet service: tweets, authors from the user service, and its outages."""
+import time
+
 from contract.api import assert_problem, assert_recent_utc_timestamp, create_tweet, create_user, wait_until
 
 
@@ -25,9 +27,17 @@ def test_delete_tweet_is_204_then_404(stack):
 
 
 def _batch_lookups(stack) -> int:
-    """How many batch lookups the gunicorn user service has served so far."""
-    return sum(1 for entry in stack.user_access_log()
-               if entry["method"] == "GET" and entry["path"] == "/users" and entry["query"].startswith("ids="))
+    """How many batch lookups the gunicorn user service has served so far,
+    once its access log has caught up (written at most every 0.1 s)."""
+    def count():
+        return sum(1 for entry in stack.user_access_log()
+                   if entry["method"] == "GET" and entry["path"] == "/users" and entry["query"].startswith("ids="))
+    before = count()
+    while True:
+        time.sleep(0.25)
+        if (after := count()) == before:
+            return after
+        before = after
 
 
 def test_expand_author_embeds_authors_with_one_batch_call_per_page(stack):
