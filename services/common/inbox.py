@@ -22,7 +22,7 @@ from .db import UTCDateTime, utcnow
 from .schemas import Id, RequestBody
 
 EVENTS_PATH = "/internal/events"
-MAX_BATCH = 1000  # events per delivery (common.outbox sends up to its batch_size)
+MAX_BATCH = 100  # events per delivery: common.outbox sends batches of 100
 RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 
 
@@ -149,7 +149,7 @@ def event_batch(name: str, *known: type[EventBase]) -> type[RequestBody]:
 
     def kind(value) -> str:
         found = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return found if found in types else "other"
+        return found if isinstance(found, str) and found in types else "other"
 
     choices = [Annotated[model, Tag(t)] for t, model in types.items()]
     event = Annotated[Union[(*choices, Annotated[other, Tag("other")])], Discriminator(kind)]
