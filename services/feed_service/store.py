@@ -206,12 +206,12 @@ class FeedStore:
         tweets: list[dict] = []
         while len(tweets) < count:
             wanted = count - len(tweets)
-            ids = self._cached_ids(user_id, before, wanted)
+            ids, page = self._cached_ids(user_id, before, wanted)
             if ids is None:  # older than the cache holds
                 return tweets + self._merged_timeline(user_id, before, wanted)
             if not ids:
                 break
-            found = self._entries(ids)
+            found = self._entries(ids, page)
             # Deleted tweets drop out at once; their events clean up the rest.
             if gone := set(ids) - {t["id"] for t in found}:
                 self.cache.remove(sorted(gone), [user_id])
@@ -221,10 +221,11 @@ class FeedStore:
             before = ids[-1]
         return tweets
 
-    def _cached_ids(self, user_id: int, before: int | None, count: int) -> list[int] | None:
+    def _cached_ids(self, user_id: int, before: int | None, count: int):
         """Up to `count` ids of the timeline's tweets older than `before`,
         from the cache (rebuilt if missing) and the authors merged at read
-        time; None past the oldest cached entry of a full timeline."""
+        time, and the cache's page; None past the oldest cached entry of a
+        full timeline."""
         page = self.cache.page(user_id, before, count)
         if page.big is None:  # the list of big authors was lost: refill, look again
             self._fill_big()
@@ -240,23 +241,29 @@ class FeedStore:
             extra = [t["id"] for t in self.tweets.newest(page.big, count, before, expand=False)]
             ids = sorted(set(ids) | set(extra), reverse=True)[:count]
         if len(ids) < count and full:
-            return None
-        return ids
+            return None, page
+        return ids, page
 
-    def _entries(self, ids: list[int]) -> list[dict]:
+    def _entries(self, ids: list[int], page) -> list[dict]:
         """The tweets among `ids` that still exist, in that order, each with
-        its author: from Redis, and what Redis lacks from the tweet service
-        (then kept). A tweet or author marked deleted is left out."""
+        its author: from Redis (most of it read with the page), and what
+        Redis lacks from the tweet service (then kept). A tweet or author
+        marked deleted is left out."""
+        bodies = dict(page.bodies)
+        unread = [i for i in ids if i not in bodies]
+        bodies.update(zip(unread, self.cache.bodies(unread)))
         known = {}
         missing = []
-        for tweet_id, body in zip(ids, self.cache.bodies(ids)):
+        for tweet_id in ids:
+            body = bodies[tweet_id]
             if body is None:
                 missing.append(tweet_id)
             elif body != GONE:
                 known[tweet_id] = orjson.loads(body)
-        author_ids = sorted({t["user_id"] for t in known.values()})
-        authors = {a: body for a, body in zip(author_ids, self.cache.authors(author_ids))
-                   if body is not None}
+        looked_up = dict(page.authors)
+        unread = sorted({t["user_id"] for t in known.values()} - looked_up.keys())
+        looked_up.update(zip(unread, self.cache.authors(unread)))
+        authors = {a: body for a, body in looked_up.items() if body is not None}
         missing += [i for i, t in known.items() if t["user_id"] not in authors]
         if missing:
             fetched_tweets, fetched_authors = {}, {}

@@ -81,6 +81,28 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[2]) + 1))
 return 1
 """
 
+# KEYS: timeline, following, big. ARGV: top score, count. One round trip
+# for a page: its ids, whether the timeline is there (and full), the big
+# authors it follows, and the bodies and authors of its tweets.
+_PAGE = """
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '(0', 'LIMIT', 0, ARGV[2])
+local bodies, authors, seen = {}, {}, {}
+for i, id in ipairs(ids) do
+  local body = redis.call('GET', 'tweet:' .. id)
+  bodies[i] = body
+  if body and body ~= '-' then
+    local user = string.match(body, '"user_id":(%d+)')
+    if user and not seen[user] then
+      seen[user] = true
+      authors[#authors + 1] = user
+      authors[#authors + 1] = redis.call('GET', 'author:' .. user)
+    end
+  end
+end
+return {ids, redis.call('ZCARD', KEYS[1]), redis.call('EXISTS', KEYS[2]),
+        redis.call('EXISTS', KEYS[3]), redis.call('SINTER', KEYS[2], KEYS[3]), bodies, authors}
+"""
+
 KEYS_PER_SCRIPT = 250  # users per script call: Redis is single-threaded, keep each call short
 
 
@@ -92,11 +114,14 @@ def _keys(user_id: int) -> tuple[str, str, str, str]:
 class Page:
     """What the cache holds for one page of a timeline."""
 
-    def __init__(self, ids: list[int], exists: bool, full: bool, big: list[int] | None):
+    def __init__(self, ids: list[int], exists: bool, full: bool, big: list[int] | None,
+                 bodies: dict[int, bytes | None], authors: dict[int, bytes | None]):
         self.ids = ids  # newest first
         self.exists = exists  # false: rebuild it
         self.full = full  # older entries may have been dropped
         self.big = big  # followees merged at read time; None: feed:big must be refilled
+        self.bodies = bodies  # tweet:<id> of each id (None: not kept)
+        self.authors = authors  # author:<id> of their authors (None: not kept)
 
 
 class TimelineCache:
@@ -108,6 +133,7 @@ class TimelineCache:
         in_forked_children(self.redis, lambda client: client.connection_pool.reset())
         self._fan_out = self.redis.register_script(_FAN_OUT)
         self._finish = self.redis.register_script(_FINISH_REBUILD)
+        self._page = self.redis.register_script(_PAGE)
 
     def close(self) -> None:
         self.redis.close()
@@ -118,16 +144,13 @@ class TimelineCache:
         """Up to `count` tweet ids older than `before`, and what to merge in."""
         timeline, _, _, following = _keys(user_id)
         top = f"({before}" if before is not None else "+inf"
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrevrangebyscore(timeline, top, f"({SENTINEL}", start=0, num=count)
-            pipe.zcard(timeline)
-            pipe.exists(following)
-            pipe.exists(BIG)
-            pipe.sinter(following, BIG)
-            ids, size, has_following, has_big, big = pipe.execute()
-        exists = size > 0 and has_following
+        ids, size, has_following, has_big, big, bodies, authors = self._page(
+            keys=[timeline, following, BIG], args=[top, count])
+        ids = [int(i) for i in ids]
+        exists = size > 0 and bool(has_following)
         big_ids = sorted(int(i) for i in big if i != b"0") if has_big else None
-        return Page([int(i) for i in ids], exists, size - 1 >= self.size, big_ids)
+        return Page(ids, exists, size - 1 >= self.size, big_ids, dict(zip(ids, bodies)),
+                    {int(authors[i]): authors[i + 1] for i in range(0, len(authors), 2)})
 
     def begin_rebuild(self, user_id: int) -> str:
         _, build, pending, _ = _keys(user_id)
