@@ -1,10 +1,10 @@
-# One Dockerfile for both Chirp services. Build from the repository root:
+# One Dockerfile for every Chirp service. Build from the repository root:
 #
 #   docker build -f docker/service.Dockerfile \
 #     --build-arg SERVICE=user_service --build-arg PORT=5001 -t chirp/user-service:dev .
 #
-# (`make images` does this for both services.) SERVICE is the Python package
-# (user_service | tweet_service) and PORT its default listen port.
+# (`make images` does this for each service.) SERVICE is the Python package
+# (user_service | tweet_service | feed_service) and PORT its default listen port.
 #
 # PYTHON_IMAGE is any Debian-like image with python3 and its venv module:
 # the official slim image by default; the image harness (tests/images/)
@@ -29,8 +29,8 @@ RUN /opt/venv/bin/python -m pip install --no-cache-dir -r /tmp/runtime.txt \
 
 ARG SERVICE
 ARG PORT
-RUN case "${SERVICE}" in user_service|tweet_service) ;; \
-      *) echo "build with --build-arg SERVICE=user_service|tweet_service (got '${SERVICE}')" >&2; exit 1;; \
+RUN case "${SERVICE}" in user_service|tweet_service|feed_service) ;; \
+      *) echo "build with --build-arg SERVICE=user_service|tweet_service|feed_service (got '${SERVICE}')" >&2; exit 1;; \
     esac \
  && case "${PORT}" in ''|*[!0-9]*) echo "build with --build-arg PORT=<number> (got '${PORT}')" >&2; exit 1;; esac
 

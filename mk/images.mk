@@ -1,4 +1,4 @@
-# Container images for both services: docker/service.Dockerfile.
+# Container images for the three services: docker/service.Dockerfile.
 # See docker/README.md for the details and the measured sizes.
 
 DOCKER ?= docker
@@ -14,13 +14,14 @@ IMAGE_SOURCE ?= $(eval IMAGE_SOURCE := $(or $(shell git config --get remote.orig
 # build machine, and reaches the package index wherever the host does.
 DOCKER_BUILD_FLAGS ?= --network=host
 
-IMAGE_SERVICES := user_service tweet_service
+IMAGE_SERVICES := user_service tweet_service feed_service
 IMAGE_PORT_user_service := 5001
 IMAGE_PORT_tweet_service := 5002
+IMAGE_PORT_feed_service := 5003
 # user_service -> chirp/user-service
 image_ref = $(IMAGE_PREFIX)/$(subst _,-,$(1)):$(IMAGE_TAG)
 
-images: $(addprefix image-,$(IMAGE_SERVICES)) ## Build both service images (chirp/*-service:$IMAGE_TAG)
+images: $(addprefix image-,$(IMAGE_SERVICES)) ## Build the service images (chirp/*-service:$IMAGE_TAG)
 
 $(addprefix image-,$(IMAGE_SERVICES)): image-%:
 	$(DOCKER) build $(DOCKER_BUILD_FLAGS) -f docker/service.Dockerfile \

@@ -49,7 +49,7 @@ IMAGE_TAG ?= dev
 K8S_TOOLS := .tools
 K8S_PY := $(K8S_TOOLS)/venv/bin/python
 K8S_HELM := $(K8S_TOOLS)/helm4/helm
-K8S_IMAGES := $(IMAGE_PREFIX)/user-service:$(IMAGE_TAG) $(IMAGE_PREFIX)/tweet-service:$(IMAGE_TAG)
+K8S_IMAGES := $(foreach s,user tweet feed,$(IMAGE_PREFIX)/$(s)-service:$(IMAGE_TAG))
 # `make e2e` runs on any OS with Python: pytest in a venv of its own.
 E2E_VENV := .e2e-venv
 E2E_PY := $(E2E_VENV)/bin/python
@@ -63,7 +63,7 @@ define check-cluster
 endef
 
 define check-service
-	@case "$(SERVICE)" in user|tweet) ;; *) echo "SERVICE must be user or tweet" >&2; exit 2;; esac
+	@case "$(SERVICE)" in user|tweet|feed) ;; *) echo "SERVICE must be user, tweet or feed" >&2; exit 2;; esac
 endef
 
 # One `helm upgrade` for deploy, scale and rollout-check. It starts from the
@@ -95,9 +95,10 @@ manifests: k8s-tools ## Regenerate k8s/manifests/ from charts/chirp (default val
 
 # The service charts vendor (commit) charts/chirp-common-<version>.tgz so they
 # install from a clean checkout; `make test-k8s` fails while it is stale.
-chart-deps: k8s-tools ## Re-vendor the chirp-common library chart into both service charts (after editing it)
+chart-deps: k8s-tools ## Re-vendor the chirp-common library chart into the service charts (after editing it)
 	$(K8S_HELM) dependency build charts/user-service
 	$(K8S_HELM) dependency build charts/tweet-service
+	$(K8S_HELM) dependency build charts/feed-service
 
 # --- clusters ------------------------------------------------------------------
 
@@ -161,7 +162,7 @@ preflight: ## Check docker, kind|minikube (CLUSTER), kubectl and helm on PATH an
 	$(check-cluster)
 	$(call check-tools,docker $(CLUSTER) kubectl helm)
 
-load-images: preflight images ## Build both images and load them into every node of the CLUSTER
+load-images: preflight images ## Build the images and load them into every node of the CLUSTER
 ifeq ($(CLUSTER),minikube)
 	MINIKUBE=$(MINIKUBE) bash k8s/tools/load-images.sh minikube - $(K8S_IMAGES)
 else
@@ -176,6 +177,8 @@ deploy: load-images ## Build, load and `helm upgrade --install --wait` chirp int
 	  --set user-service.image.tag=$(IMAGE_TAG) \
 	  --set tweet-service.image.repository=$(IMAGE_PREFIX)/tweet-service \
 	  --set tweet-service.image.tag=$(IMAGE_TAG) \
+	  --set feed-service.image.repository=$(IMAGE_PREFIX)/feed-service \
+	  --set feed-service.image.tag=$(IMAGE_TAG) \
 	  $(DEPLOY_ARGS)
 
 $(E2E_VENV)/.installed: tests/k8s/e2e/requirements.txt
@@ -191,14 +194,14 @@ e2e: $(E2E_VENV)/.installed ## helm test + the contract smoke tests through the 
 
 # Through Helm, so the next deploy keeps the count (see HELM_UPGRADE). With
 # autoscaling on, the HPA owns the count: set autoscaling.minReplicas instead.
-scale: ## Scale one service through Helm: make scale SERVICE=tweet|user REPLICAS=5
+scale: ## Scale one service through Helm: make scale SERVICE=tweet|user|feed REPLICAS=5
 	$(check-service)
 	@test -n "$(REPLICAS)" || { echo "REPLICAS is required" >&2; exit 2; }
 	$(call check-tools,helm)
 	$(HELM) dependency build charts/chirp
 	$(HELM_UPGRADE) --set $(SERVICE)-service.replicaCount=$(REPLICAS)
 
-rollout-check: $(E2E_VENV)/.installed ## Roll SERVICE=tweet|user through Helm under a steady request stream; fails on any failed request
+rollout-check: $(E2E_VENV)/.installed ## Roll SERVICE=tweet|user|feed through Helm under a steady request stream; fails on any failed request
 	$(check-service)
 	$(call check-tools,helm)
 	$(HELM) dependency build charts/chirp

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SERVICES = {"user-service": "user_service", "tweet-service": "tweet_service"}
+SERVICES = {"user-service": "user_service", "tweet-service": "tweet_service",
+            "feed-service": "feed_service"}
 # Environment variables the gunicorn confs read: set by the chart or not at all.
 SERVER_ENV = re.compile(r"^(HOST|PORT|WEB_CONCURRENCY|GUNICORN_\w+|LOG_LEVEL)$")
 # A ConfigMap data line: `NAME: "literal"` or `NAME: {{ .Values.some.key | quote }}`.
@@ -84,11 +85,13 @@ def test_chart_values_are_the_code_defaults(chart, tmp_path):
 def test_make_run_sets_no_server_settings():
     """`make run` passes the ports and URLs only: gunicorn runs the defaults."""
     env = {k: v for k, v in os.environ.items() if not SERVER_ENV.match(k)}
-    env.update(USER_DATABASE_URL="postgresql://x/u", TWEET_DATABASE_URL="postgresql://x/t")
+    env.update(USER_DATABASE_URL="postgresql://x/u", TWEET_DATABASE_URL="postgresql://x/t",
+               FEED_DATABASE_URL="postgresql://x/f")
     recipe = subprocess.run(["make", "-n", "--no-print-directory", "run"], cwd=REPO, env=env,
                             capture_output=True, text=True, check=True, timeout=60).stdout
     assert "gunicorn -c services/user_service/gunicorn.conf.py" in recipe
     assert "gunicorn -c services/tweet_service/gunicorn.conf.py" in recipe
+    assert "gunicorn -c services/feed_service/gunicorn.conf.py" in recipe
     assert not re.search(r"\b(WEB_CONCURRENCY|GUNICORN_\w+|LOG_LEVEL)=|--(workers|threads|worker-connections)\b",
                          recipe), recipe
 

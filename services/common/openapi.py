@@ -38,7 +38,7 @@ _DESCRIPTIONS = {
 }
 
 
-def _statuses(method: str, operation: dict) -> set[int]:
+def _statuses(method: str, path: str, operation: dict) -> set[int]:
     """The errors an operation can answer whatever it does, from its inputs;
     each route declares its own on top (404, 409, ...)."""
     statuses = {503}  # its database (or another dependency) is down
@@ -46,7 +46,7 @@ def _statuses(method: str, operation: dict) -> set[int]:
         statuses.add(400)  # an invalid query parameter
     if "requestBody" in operation:
         statuses |= {400, 413, 415, 422}  # not JSON, too large, not JSON at all, invalid
-    if method == "post":
+    if method == "post" and not path.startswith("/internal/"):
         statuses |= {400, 409, 422}  # Idempotency-Key: malformed, in use, reused
     return statuses
 
@@ -71,7 +71,7 @@ def add_problem_responses(spec: dict) -> dict:
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses = operation.setdefault("responses", {})
-            statuses = _statuses(method, operation)
+            statuses = _statuses(method, path, operation)
             statuses |= {int(code) for code in responses if code[0] in "45"}
             if path in ("/healthz", "/metrics", "/openapi.json", "/docs"):
                 statuses = set()
@@ -94,7 +94,8 @@ def add_problem_responses(spec: dict) -> dict:
                                "schema": {"type": "string"},
                                "description": "Kept if up to 128 printable ASCII characters, "
                                               "otherwise replaced by a new id."})
-            if method == "post":
+            # /internal/events is idempotent by event id (common.inbox) instead.
+            if method == "post" and not path.startswith("/internal/"):
                 parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                                               "pattern": "^[\\x21-\\x7e]+$"},

@@ -37,9 +37,16 @@ class IdConverter(IntegerConverter):
             raise NotFound() from None
 
 
+def _takes_body() -> bool:
+    """Whether the matched view declares a request body (PUT /follows/... does not)."""
+    view = current_app.view_functions.get(request.endpoint)
+    return "body" in getattr(view, "_spec", {})
+
+
 def _require_json_object_body() -> None:
     # Routing errors (404, 405) come first; they are raised after this hook.
-    if request.routing_exception is not None or request.method not in _BODY_METHODS:
+    if (request.routing_exception is not None or request.method not in _BODY_METHODS
+            or not _takes_body()):
         return
     if not request.is_json:
         raise Problem(415, "The request body must be JSON (Content-Type: application/json).")

@@ -19,8 +19,10 @@ def create_app(settings: TweetSettings | None = None) -> APIFlask:
     store = TweetStore(settings)
     app = create_base_app(__name__, "Chirp tweet service", settings, store.db)
     app.extensions["store"] = store
+    app.before_request(store.outbox.ensure_running)  # in each worker, once it serves
     migrations.wait_for_schema(app, MIGRATIONS, "tweet_service")
 
-    from .routes import bp
+    from .routes import bp, events
     app.register_blueprint(bp)
+    app.register_blueprint(events)
     return app

@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigId, UTCDateTime, utcnow
 from common.idempotency import IdempotencyKeyMixin
+from common.inbox import ReceivedEventMixin
 from common.outbox import OutboxMixin
 
 
@@ -36,3 +37,18 @@ class IdempotencyKey(IdempotencyKeyMixin, Base):
 
 class OutboxEvent(OutboxMixin, Base):
     """Events committed with a tweet write, for other services (common.outbox)."""
+
+
+class ReceivedEvent(ReceivedEventMixin, Base):
+    """Events from other services already applied (common.inbox)."""
+
+
+class DeletedUser(Base):
+    """Users whose deletion this service has applied: a tweet that was
+    checked against the user service just before the deletion is refused
+    rather than stored after its author's tweets were deleted."""
+
+    __tablename__ = "deleted_users"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -9,6 +9,7 @@ from apiflask import APIBlueprint
 from flask import current_app, url_for
 
 from common import idempotency
+from common.inbox import UserDeleted, event_batch, events_blueprint
 
 from .schemas import TweetCreate, TweetList, TweetOut, TweetsQuery
 from .store import TweetStore
@@ -43,10 +44,15 @@ def get_tweet(tweet_id: int):
 
 @bp.get("/tweets")
 @bp.input(TweetsQuery, location="query", arg_name="query")
-@bp.output(TweetList, description="A page of tweets, newest first")
+@bp.output(TweetList, description="A page of tweets, newest first or, with `ids`, a batch lookup")
 @bp.doc(responses={503: "The user service is unavailable (with `expand=author`)"})
 def list_tweets(query: TweetsQuery):
     return _store().page(query)
+
+
+# Internal: the user service's outbox delivers user.deleted here (common.inbox).
+events = events_blueprint(event_batch("TweetEvents", UserDeleted),
+                          lambda events: _store().apply_events(events))
 
 
 @bp.delete("/tweets/<id:tweet_id>")

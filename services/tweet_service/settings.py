@@ -25,6 +25,8 @@ class TweetSettings(ServiceSettings):
     # Failed calls in a row that open the circuit, and how long it stays open.
     breaker_threshold: int = 5
     breaker_reset_seconds: float = 2.0
+    # Where tweet.created and tweet.deleted go (common.outbox).
+    feed_service_url: str = "http://127.0.0.1:5003"
 
     @field_validator("user_service_url")
     @classmethod

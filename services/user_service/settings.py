@@ -20,6 +20,9 @@ class UserSettings(ServiceSettings):
     cache_socket_timeout: float = 0.1
     # Users each worker keeps in memory in front of Redis; 0 turns it off.
     near_cache_size: int = 20_000
+    # Where user.deleted goes (common.outbox): both delete what the user left.
+    tweet_service_url: str = "http://127.0.0.1:5002"
+    feed_service_url: str = "http://127.0.0.1:5003"
 
     @field_validator("redis_url")
     @classmethod

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from common import idempotency
 from common.db import Database
 from common.idempotency import Replay, Requested
-from common.outbox import Relay, emit
+from common.outbox import HttpSink, Relay, emit
 from common.pagination import page
 from common.problems import Problem
 
@@ -45,6 +45,9 @@ class UserStore:
         # Inline: a write answers once Redis and every near cache dropped the
         # user. Retried often: lookups skip the cache for a pending user.
         self.outbox.add_destination("cache", self.cache.apply, inline=True, max_backoff=0.5)
+        # The tweet and feed services delete what a deleted user left there.
+        self.outbox.add_destination("tweet", HttpSink(settings.tweet_service_url))
+        self.outbox.add_destination("feed", HttpSink(settings.feed_service_url))
         self.outbox.install(self.db.sessions)
 
     # -- reads
@@ -107,6 +110,8 @@ class UserStore:
                 setattr(user, field, value)
             self._flush_or_conflict(session, changes.handle)
             self._invalidate(session, user_id)
+            # The feed keeps authors next to the timelines it caches.
+            emit(session, "feed", "user.updated", {"user_id": user_id})
             session.commit()
             return UserOut.model_validate(user)
 
@@ -117,6 +122,8 @@ class UserStore:
                 raise _not_found(user_id)
             session.delete(user)
             self._invalidate(session, user_id)
+            for consumer in ("tweet", "feed"):
+                emit(session, consumer, "user.deleted", {"user_id": user_id})
             session.commit()
 
     @staticmethod

@@ -29,10 +29,16 @@ import tweet_service
 import user_service
 from tweet_service.settings import TweetSettings
 from user_service.settings import UserSettings
+from support.feed_stack import SERVICES as FEED_SERVICES, FeedStack
 from support.servers import ServiceProcess, find_free_port, migrate
+from support.storage import empty_tables, flush_redis
 
 USER_TABLES = ("users", "outbox", "idempotency_keys")
-TWEET_TABLES = ("tweets", "outbox", "idempotency_keys")
+TWEET_TABLES = ("tweets", "outbox", "idempotency_keys", "received_events", "deleted_users")
+# This stack has no feed: events for it (and the user service's for the
+# tweet service) wait in the outboxes, retried against a port nothing serves.
+NOWHERE = "http://127.0.0.1:9"
+NO_CONSUMER = {"TWEET_SERVICE_URL": NOWHERE, "FEED_SERVICE_URL": NOWHERE}
 
 
 @dataclass
@@ -60,11 +66,13 @@ class Stack:
 
     def user_config(self, **overrides) -> UserSettings:
         return UserSettings(**{"database_url": self.user_db_url, "redis_url": self.redis_url,
+                               "tweet_service_url": NOWHERE, "feed_service_url": NOWHERE,
                                **overrides})
 
     def tweet_config(self, **overrides) -> TweetSettings:
         return TweetSettings(**{"database_url": self.tweet_db_url,
-                                "user_service_url": self.user_process.url, **overrides})
+                                "user_service_url": self.user_process.url,
+                                "feed_service_url": NOWHERE, **overrides})
 
     def app(self, service: str, **overrides):
         """Another in-process app of `service` ("users" or "tweets") on this
@@ -119,23 +127,9 @@ class Stack:
     def reset(self) -> None:
         """Empty every table, restart ids at 1 and flush the cache."""
         for engine, tables in ((self._user_db, USER_TABLES), (self._tweet_db, TWEET_TABLES)):
-            with engine.begin() as connection:
-                if engine.dialect.name == "postgresql":
-                    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
-                else:
-                    for table in tables:
-                        connection.execute(text(f"DELETE FROM {table}"))
-                    connection.execute(text("DELETE FROM sqlite_sequence"))
+            empty_tables(engine, tables)
         if self.redis_url:
-            import redis
-
-            from user_service.cache import CHANNEL
-            from user_service.near_cache import DROP_ALL
-
-            with redis.Redis.from_url(self.redis_url) as client:
-                client.flushdb()
-                client.publish(CHANNEL, DROP_ALL)  # and every worker's own copy,
-                client.ping()  # delivered once this answers (see UserCache.invalidate)
+            flush_redis(self.redis_url)
 
     def close(self) -> None:
         # Keep-alive connections to the gunicorn replica would delay its graceful stop.
@@ -150,7 +144,8 @@ def _start_stack(name: str, user_db_url: str, tweet_db_url: str, redis_url: str 
         for done in [pool.submit(migrate, "user_service", user_db_url),
                      pool.submit(migrate, "tweet_service", tweet_db_url)]:
             done.result()
-    env = {"DATABASE_URL": user_db_url, "REDIS_URL": redis_url or "", "LOG_LEVEL": "info"}
+    env = {"DATABASE_URL": user_db_url, "REDIS_URL": redis_url or "", "LOG_LEVEL": "info",
+           **NO_CONSUMER}
     with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
         stack = Stack(name, user_db_url, tweet_db_url, redis_url, process)
         try:
@@ -197,7 +192,8 @@ def _empty_stack(request):
 @pytest.fixture
 def second_replica(postgres_stack):
     """One more gunicorn user service on the PostgreSQL stack's database and Redis."""
-    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url}
+    env = {"DATABASE_URL": postgres_stack.user_db_url, "REDIS_URL": postgres_stack.redis_url,
+           **NO_CONSUMER}
     with ServiceProcess("user_service", env=env, workers=2, threads=4) as process:
         yield process
 
@@ -206,3 +202,39 @@ def second_replica(postgres_stack):
 def closed_port_url() -> str:
     """A base URL nothing listens on."""
     return f"http://127.0.0.1:{find_free_port()}"
+
+
+# -- the feed: all three services under gunicorn (support/feed_stack.py)
+
+
+def _feed_stack(name: str, db_urls: dict, redis_url: str | None):
+    # A low fan-out limit, so that tests reach the read-time merge of big
+    # accounts with a handful of followers.
+    stack = FeedStack(name, db_urls, redis_url, feed_env={"FANOUT_MAX_FOLLOWERS": "3"})
+    try:
+        yield stack.start()
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def feed_postgres_stack(postgres, redis_server):
+    # Its own Redis database: the other stacks flush theirs between tests.
+    yield from _feed_stack("postgres", {
+        service: postgres.create_database(f"feed_stack_{service}") for service in FEED_SERVICES
+    }, redis_server.url.rsplit("/", 1)[0] + "/1")
+
+
+@pytest.fixture(scope="session")
+def feed_sqlite_stack(tmp_path_factory):
+    data = tmp_path_factory.mktemp("feed-sqlite")
+    yield from _feed_stack("sqlite", {
+        service: f"sqlite:///{data / service}.db" for service in FEED_SERVICES}, None)
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def feed_stack(request) -> FeedStack:
+    """The three services on PostgreSQL and Redis, then on SQLite without Redis (`make dev`)."""
+    stack = request.getfixturevalue(f"feed_{request.param}_stack")
+    stack.reset()
+    return stack

@@ -47,7 +47,10 @@ def service_env(**extra) -> dict:
     # No access log: at a few hundred requests a second it would only cost CPU.
     # SO_REUSEPORT: a replacement process can bind the port while the old one
     # drains (the SIGTERM handover scenario); it changes nothing otherwise.
+    # Events for consumers a scenario does not start wait in the outboxes,
+    # retried against a port nothing serves (never a developer's own :5002/:5003).
     return {"LOG_LEVEL": "warning", "GUNICORN_ACCESS_LOG": "", "GUNICORN_CMD_ARGS": "--reuse-port",
+            "TWEET_SERVICE_URL": "http://127.0.0.1:9", "FEED_SERVICE_URL": "http://127.0.0.1:9",
             **extra}
 
 

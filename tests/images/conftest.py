@@ -100,6 +100,7 @@ def backing_servers():
             "redis": rd,
             "user_db": pg.create_database("chirp_users"),
             "tweet_db": pg.create_database("chirp_tweets"),
+            "feed_db": pg.create_database("chirp_feed"),
         }
 
 
@@ -108,7 +109,8 @@ def migrated(images, backing_servers):
     """Migrations through the images themselves: `python -m <svc> upgrade`."""
     results = {}
     for svc, db in (("user_service", backing_servers["user_db"]),
-                    ("tweet_service", backing_servers["tweet_db"])):
+                    ("tweet_service", backing_servers["tweet_db"]),
+                    ("feed_service", backing_servers["feed_db"])):
         r = run_container(images[svc], "python", "-m", svc, "upgrade", env={"DATABASE_URL": db})
         results[svc] = r
     return results
@@ -128,12 +130,21 @@ def services(images, backing_servers, migrated):
         "DATABASE_URL": backing_servers["tweet_db"],
         "USER_SERVICE_URL": user.url(),
     })
+    feed = Service("feed_service", images["feed_service"], infra.free_port(), {
+        "DATABASE_URL": backing_servers["feed_db"],
+        "REDIS_URL": backing_servers["redis"].url,
+        "USER_SERVICE_URL": user.url(),
+        "TWEET_SERVICE_URL": tweet.url(),
+    })
+    # The producers deliver their events to the feed (and the user service to the tweet service).
+    user.env.update(TWEET_SERVICE_URL=tweet.url(), FEED_SERVICE_URL=feed.url())
+    tweet.env["FEED_SERVICE_URL"] = feed.url()
     started = []
     try:
-        for s in (user, tweet):
+        for s in (user, tweet, feed):
             s.start()
             started.append(s)
-        yield {"user_service": user, "tweet_service": tweet}
+        yield {"user_service": user, "tweet_service": tweet, "feed_service": feed}
     finally:
         for s in started:
             s.remove()

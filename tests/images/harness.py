@@ -12,7 +12,7 @@ import infra
 from httpc import request
 
 REPO = infra.REPO
-SERVICES = ("user_service", "tweet_service")
+SERVICES = ("user_service", "tweet_service", "feed_service")
 IMAGE_PREFIX = "chirp"
 IMAGE_TAG = os.environ.get("CHIRP_TEST_IMAGE_TAG", "test")
 

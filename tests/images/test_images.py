@@ -24,7 +24,8 @@ from harness import (IMAGE_TAG, REPORT, SERVICES, Service, docker, inspect,  # n
                      run_container)
 from httpc import request  # noqa: E402
 
-PORTS = {"user_service": 5001, "tweet_service": 5002}
+PORTS = {"user_service": 5001, "tweet_service": 5002, "feed_service": 5003}
+DATABASES = {"user_service": "user_db", "tweet_service": "tweet_db", "feed_service": "feed_db"}
 PROBLEM = "application/problem+json"
 
 
@@ -92,7 +93,8 @@ def test_migrations_run_through_the_image_and_are_idempotent(images, backing_ser
     for svc, r in migrated.items():
         assert r.returncode == 0, f"{svc}: {r.stdout}{r.stderr}"
     pg = backing_servers["postgres"]
-    for svc, db in (("user_service", "chirp_users"), ("tweet_service", "chirp_tweets")):
+    for svc, db in (("user_service", "chirp_users"), ("tweet_service", "chirp_tweets"),
+                    ("feed_service", "chirp_feed")):
         with pg.connect(db) as conn, conn.cursor() as cur:
             cur.execute("SELECT version_num FROM alembic_version")
             first = cur.fetchall()
@@ -100,7 +102,7 @@ def test_migrations_run_through_the_image_and_are_idempotent(images, backing_ser
         assert len(first) == 1, f"{svc}: one alembic head expected, got {first}"
         # Running it again (as every Helm upgrade does) changes nothing.
         r = run_container(images[svc], "python", "-m", svc, "upgrade",
-                          env={"DATABASE_URL": backing_servers["user_db" if svc == "user_service" else "tweet_db"]})
+                          env={"DATABASE_URL": backing_servers[DATABASES[svc]]})
         assert r.returncode == 0, r.stdout + r.stderr
         with pg.connect(db) as conn, conn.cursor() as cur:
             cur.execute("SELECT version_num FROM alembic_version")
@@ -172,6 +174,28 @@ def test_contract_smoke_through_the_containers(services):
     assert r.status == 422, r.body
     assert r.content_type == PROBLEM
 
+    # The feed asks both of them, and hears of new tweets through events.
+    feed = services["feed_service"].port
+    r = request("POST", users, "/users", json={"name": "Bo"})
+    assert r.status == 201, r.body
+    bo = r.json()["id"]
+    r = request("PUT", feed, f"/follows/{bo}/1")
+    assert r.status == 201, r.body
+    r = request("GET", feed, f"/timelines/{bo}")
+    assert r.status == 200 and [t["id"] for t in r.json()["data"]] == [tweet["id"]], r.body
+    assert r.json()["data"][0]["author"]["name"] == "Ali"
+    r = request("POST", tweets, "/tweets", json={"user_id": 1, "content": "Again"})
+    assert r.status == 201, r.body
+    second = r.json()["id"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        r = request("GET", feed, f"/timelines/{bo}")
+        if [t["id"] for t in r.json()["data"]] == [second, tweet["id"]]:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the new tweet did not reach the timeline: {r.body}")
+
 
 def test_containers_wrote_nothing_outside_tmp(services):
     # --read-only makes this so; `docker diff` shows it (tmpfs is not listed).
@@ -193,6 +217,10 @@ def _burst_request(service: str, port: int, n: int):
         if n % 2:
             return request("GET", port, "/users/1", timeout=30)
         return request("POST", port, "/users", json={"name": f"burst {n}"}, timeout=30)
+    if service == "feed_service":
+        if n % 2:
+            return request("GET", port, "/timelines/1?limit=5", timeout=30)
+        return request("GET", port, "/follows?follower_id=1", timeout=30)
     if n % 2:
         return request("GET", port, "/tweets?user_id=1&limit=5", timeout=30)
     return request("POST", port, "/tweets", json={"user_id": 1, "content": f"burst {n}"}, timeout=30)

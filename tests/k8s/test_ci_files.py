@@ -33,10 +33,10 @@ def test_skaffold_validates_against_v4beta13():
     assert list(v.iter_errors({**doc, "biuld": {}}))
 
 
-def test_skaffold_builds_both_images_and_sets_their_tags():
+def test_skaffold_builds_every_image_and_sets_their_tags():
     doc = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     arts = {a["image"]: a for a in doc["build"]["artifacts"]}
-    assert set(arts) == {"chirp/user-service", "chirp/tweet-service"}
+    assert set(arts) == {"chirp/user-service", "chirp/tweet-service", "chirp/feed-service"}
     for image, art in arts.items():
         svc = image.split("/")[1]
         assert (ROOT / art["docker"]["dockerfile"]).exists()
@@ -209,7 +209,7 @@ def test_every_third_party_piece_is_pinned():
     assert f"--kubernetes-version {_mk_var('MINIKUBE_KUBERNETES_VERSION')}" in _make_n("minikube-up")
     # Our charts' third-party images: a patch release, never a floating major.
     pg = [yaml.safe_load((ROOT / f"charts/{c}/values.yaml").read_text())["postgresql"]["image"]
-          for c in ("user-service", "tweet-service")]
+          for c in ("user-service", "tweet-service", "feed-service")]
     redis = yaml.safe_load((ROOT / "charts/chirp/values.yaml").read_text())["redis"]["image"]
     for image in [*pg, redis]:
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?-alpine[\d.]*", image["tag"]) or image["digest"], image
@@ -236,16 +236,18 @@ def test_make_minikube_up_sets_up_storage_that_follows_the_pod():
     assert "--nodes 3" in out and "addons enable storage-provisioner-rancher" in out
     assert "rollout status deploy/local-path-provisioner" in out
     values = yaml.safe_load((ROOT / "k8s/values/minikube.yaml").read_text())
-    for svc in ("user-service", "tweet-service"):
+    for svc in ("user-service", "tweet-service", "feed-service"):
         assert values[svc]["postgresql"]["persistence"]["storageClass"] == "local-path"
 
 
 def test_make_deploy_kind_and_minikube():
     kind = _make_n("deploy", "CLUSTER=kind", "IMAGE_TAG=t1")
     assert "check-tools.sh docker kind kubectl helm" in kind
-    assert "load-images.sh kind chirp chirp/user-service:t1 chirp/tweet-service:t1" in kind
+    assert ("load-images.sh kind chirp chirp/user-service:t1 chirp/tweet-service:t1 "
+            "chirp/feed-service:t1") in kind
     assert "-f k8s/values/kind.yaml" in kind and "--wait" in kind
     assert "--set tweet-service.image.tag=t1" in kind
+    assert "--set feed-service.image.tag=t1" in kind
     assert "--reset-then-reuse-values" in kind
     mini = _make_n("deploy", "CLUSTER=minikube", "IMAGE_TAG=t1")
     assert "check-tools.sh docker minikube kubectl helm" in mini
@@ -414,5 +416,5 @@ def test_deploy_values_leave_the_replica_count_to_make_scale(values):
     """`make deploy` passes these files on every run, after the release's
     reused values: a replicaCount here would undo `make scale`."""
     doc = yaml.safe_load(values.read_text()) or {}
-    for svc in ("user-service", "tweet-service"):
+    for svc in ("user-service", "tweet-service", "feed-service"):
         assert "replicaCount" not in (doc.get(svc) or {}), values.name

@@ -63,14 +63,14 @@ def test_matrix_covers_the_required_variations():
 def test_umbrella_dependencies_are_local_files():
     chart = yaml.safe_load((ROOT / "charts/chirp/Chart.yaml").read_text())
     deps = {d["name"]: d for d in chart["dependencies"]}
-    assert set(deps) == {"user-service", "tweet-service"}
+    assert set(deps) == {"user-service", "tweet-service", "feed-service"}
     for name, dep in deps.items():
         assert dep["repository"] == f"file://../{name}"
         sub = yaml.safe_load((ROOT / "charts" / name / "Chart.yaml").read_text())
         assert dep["version"] == sub["version"]
 
 
-SERVICE_CHARTS = ["user-service", "tweet-service"]
+SERVICE_CHARTS = ["user-service", "tweet-service", "feed-service"]
 LIBRARY = ROOT / "charts/chirp-common"
 _INCLUDE = re.compile(r'\{\{- include "(chirp-common\.[A-Za-z]+)" \. \}\}\n')
 _DEFINE = re.compile(r'\{\{-? define "([^"]+)"')
@@ -124,7 +124,7 @@ def test_service_chart_templates_only_include_the_library(chart):
         assert m, f"{chart}/templates/{rel} is more than one chirp-common include:\n{text}"
         assert m.group(1) in defines, f"{chart}/templates/{rel}: {m.group(1)} is not defined"
         used[rel] = m.group(1)
-    other = "tweet-service" if chart == "user-service" else "user-service"
+    other = "tweet-service" if chart != "tweet-service" else "user-service"
     odir = ROOT / "charts" / other / "templates"
     assert used == {str(p.relative_to(odir)): _INCLUDE.fullmatch(p.read_text()).group(1)
                     for p in odir.rglob("*") if p.is_file() and p.name != "NOTES.txt"}

@@ -23,7 +23,8 @@ def test_kustomization_lists_every_file_and_builds():
     res = run([KUBECTL, "kustomize", ROOT / "k8s/manifests"])
     assert res.returncode == 0, res.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(res.stdout) if d]
-    assert kinds.count("Deployment") == 3 and kinds.count("StatefulSet") == 2
+    # Three services and Redis; a database each.
+    assert kinds.count("Deployment") == 4 and kinds.count("StatefulSet") == 3
     assert "Pod" not in kinds, "helm test pods do not belong in plain manifests"
 
 

@@ -11,7 +11,7 @@ from conftest import NAMESPACE, RELEASE, SCENARIOS, by_kind, find, pod_specs, re
 
 CHIRP = [("chirp", s) for s in SCENARIOS["chirp"]]
 ALL = [(c, s) for c, scen in SCENARIOS.items() for s in scen]
-SERVICES = {"user-service": 5001, "tweet-service": 5002}
+SERVICES = {"user-service": 5001, "tweet-service": 5002, "feed-service": 5003}
 
 
 def containers(spec):
@@ -229,12 +229,17 @@ def test_env_vars_the_code_reads_are_set(chart, scenario):
         env = _env(docs, d["spec"]["template"]["spec"]["containers"][0])
         expected = {"DATABASE_URL", "PORT", "HOST", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS",
                     "GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT", "GUNICORN_KEEPALIVE"}
+        # Whom each calls, and where its events go (docs/events.md).
         if name == "user-service":
-            expected |= {"CACHE_TTL_SECONDS"}
+            expected |= {"CACHE_TTL_SECONDS", "TWEET_SERVICE_URL", "FEED_SERVICE_URL"}
             if chart == "chirp":
                 expected |= {"REDIS_URL"}
+        elif name == "tweet-service":
+            expected |= {"USER_SERVICE_URL", "FEED_SERVICE_URL"}
         else:
-            expected |= {"USER_SERVICE_URL"}
+            expected |= {"USER_SERVICE_URL", "TWEET_SERVICE_URL"}
+            if chart == "chirp":
+                expected |= {"REDIS_URL"}
         assert expected <= set(env), (name, expected - set(env))
         if name == "tweet-service" and chart == "chirp":
             url = urlsplit(env["USER_SERVICE_URL"])
@@ -265,8 +270,7 @@ def test_each_service_uses_its_own_database(chart, scenario):
             assert parts.path.lstrip("/") == db_env["POSTGRES_DB"]
             assert parts.username == db_env["POSTGRES_USER"]
         seen[name] = (parts.hostname, parts.path)
-    if len(seen) == 2:
-        assert seen["user-service"] != seen["tweet-service"]
+    assert len(set(seen.values())) == len(seen), seen
 
 
 @pytest.mark.parametrize("chart,scenario", CHIRP)
@@ -388,17 +392,22 @@ def _allowed(policies, src, dst, port):
 EXPECTED_OPEN = {
     ("traefik", "user-service/api", 5001),
     ("traefik", "tweet-service/api", 5002),
+    ("traefik", "feed-service/api", 5003),
     ("tweet-service/api", "user-service/api", 5001),
+    ("feed-service/api", "user-service/api", 5001),
+    ("feed-service/api", "tweet-service/api", 5002),
+    # Events: producers to consumers' POST /internal/events (docs/events.md).
+    ("user-service/api", "tweet-service/api", 5002),
+    ("user-service/api", "feed-service/api", 5003),
+    ("tweet-service/api", "feed-service/api", 5003),
     ("user-service/api", "user-service/database", 5432),
     ("tweet-service/api", "tweet-service/database", 5432),
+    ("feed-service/api", "feed-service/database", 5432),
     ("user-service/api", "redis/cache", 6379),
+    ("feed-service/api", "redis/cache", 6379),
     # helm test pods of the release (documented in the charts' READMEs).
-    ("chirp/test", "user-service/api", 5001),
-    ("chirp/test", "tweet-service/api", 5002),
-    ("user-service/test", "user-service/api", 5001),
-    ("user-service/test", "tweet-service/api", 5002),
-    ("tweet-service/test", "user-service/api", 5001),
-    ("tweet-service/test", "tweet-service/api", 5002),
+    *((f"{tester}/test", f"{service}/api", port)
+      for tester in ("chirp", *SERVICES) for service, port in SERVICES.items()),
 }
 
 
@@ -410,8 +419,9 @@ def test_network_policies_allow_exactly_the_designed_paths(scenario):
     # Unselected pods (helm test pods) may open connections; what
     # matters is who may be reached: every server pod is selected.
     servers = {k: p for k, p in pods.items() if p["ports"]}
-    assert set(servers) == {"user-service/api", "tweet-service/api", "user-service/database",
-                            "tweet-service/database", "redis/cache"}
+    assert set(servers) == {"user-service/api", "tweet-service/api", "feed-service/api",
+                            "user-service/database", "tweet-service/database",
+                            "feed-service/database", "redis/cache"}
     for dst_key, dst in servers.items():
         assert any(matches(np["spec"]["podSelector"], dst["labels"]) and
                    set(np["spec"]["policyTypes"]) == {"Ingress", "Egress"} for np in policies), dst_key
@@ -431,7 +441,9 @@ def test_network_policies_with_external_backends():
     outside_redis = {"ns": "elsewhere", "labels": {}, "ports": {"redis": 6379}}
     assert _allowed(policies, pods["user-service/api"], outside_db, 5432)
     assert _allowed(policies, pods["tweet-service/api"], outside_db, 5432)
+    assert _allowed(policies, pods["feed-service/api"], outside_db, 5432)
     assert _allowed(policies, pods["user-service/api"], outside_redis, 6379)
+    assert _allowed(policies, pods["feed-service/api"], outside_redis, 6379)
     assert not _allowed(policies, pods["tweet-service/api"], outside_redis, 6379)
     assert not _allowed(policies, pods["user-service/api"], outside_db, 8080)
 
@@ -443,11 +455,17 @@ def test_minikube_values_admit_the_addon_controller():
     nginx = {"ns": "ingress-nginx", "labels": {"app.kubernetes.io/name": "ingress-nginx"}, "ports": {}}
     assert _allowed(policies, nginx, pods["user-service/api"], 5001)
     assert _allowed(policies, nginx, pods["tweet-service/api"], 5002)
+    assert _allowed(policies, nginx, pods["feed-service/api"], 5003)
     assert not _allowed(policies, pods["traefik"], pods["user-service/api"], 5001)
     assert find(docs, "Ingress", RELEASE)["spec"]["ingressClassName"] == "nginx"
 
 
 # --- Ingress and HTTPRoute ------------------------------------------------------------
+
+# The Ingress (and HTTPRoute) prefixes and the service each reaches.
+ROUTES = {"/users": "user-service", "/tweets": "tweet-service",
+          "/follows": "feed-service", "/timelines": "feed-service"}
+
 
 def _backend_ok(docs, name, port, service):
     svc = find(docs, "Service", name)
@@ -467,8 +485,8 @@ def test_ingress_routes_both_prefixes_on_one_host(chart, scenario):
     (rule,) = ing["spec"]["rules"]
     assert rule["host"]
     paths = {p["path"]: p for p in rule["http"]["paths"]}
-    assert set(paths) == {"/users", "/tweets"}
-    for prefix, service in (("/users", "user-service"), ("/tweets", "tweet-service")):
+    assert set(paths) == set(ROUTES)
+    for prefix, service in ROUTES.items():
         p = paths[prefix]
         assert p["pathType"] == "Prefix"
         b = p["backend"]["service"]
@@ -497,17 +515,17 @@ def test_httproute_is_off_by_default_and_mirrors_the_ingress(chart, scenario):
         (b,) = rule["backendRefs"]
         assert set(b) <= {"name", "port"}
         got[m["path"]["value"]] = b
-    assert set(got) == {"/users", "/tweets"}
-    _backend_ok(docs, got["/users"]["name"], got["/users"]["port"], "user-service")
-    _backend_ok(docs, got["/tweets"]["name"], got["/tweets"]["port"], "tweet-service")
+    assert set(got) == set(ROUTES)
+    for prefix, service in ROUTES.items():
+        _backend_ok(docs, got[prefix]["name"], got[prefix]["port"], service)
 
 
 def test_helm_test_pods_call_the_services_through_their_services():
     docs = render("helm4", "chirp", "default")
     tests = [p for p in by_kind(docs, "Pod") if p["metadata"]["annotations"].get("helm.sh/hook") == "test"]
-    assert len(tests) == 3
+    assert len(tests) == 4
     script = "\n".join(" ".join(p["spec"]["containers"][0]["command"]) for p in tests)
-    for svc in ("chirp-user-service:5001", "chirp-tweet-service:5002"):
+    for svc in ("chirp-user-service:5001", "chirp-tweet-service:5002", "chirp-feed-service:5003"):
         assert f"http://{svc}" in script
 
 

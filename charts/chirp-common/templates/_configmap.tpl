@@ -18,6 +18,12 @@ data:
   {{- with .Values.userService }}
   USER_SERVICE_URL: {{ tpl .url $ | quote }}
   {{- end }}
+  {{- with .Values.tweetService }}
+  TWEET_SERVICE_URL: {{ tpl .url $ | quote }}
+  {{- end }}
+  {{- with .Values.feedService }}
+  FEED_SERVICE_URL: {{ tpl .url $ | quote }}
+  {{- end }}
   {{- range $k, $v := .Values.config.extraEnv }}
   {{ $k }}: {{ $v | quote }}
   {{- end }}

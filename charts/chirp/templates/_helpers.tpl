@@ -45,7 +45,8 @@ pass (dict "ctx" . "chart" "user-service").
 {{- if and $values.service $values.service.port }}
 {{- $values.service.port }}
 {{- else if eq .chart "user-service" }}5001
-{{- else }}5002
+{{- else if eq .chart "tweet-service" }}5002
+{{- else }}5003
 {{- end }}
 {{- end }}
 
@@ -54,6 +55,10 @@ pass (dict "ctx" . "chart" "user-service").
   chart: user-service
 - path: /tweets
   chart: tweet-service
+- path: /follows
+  chart: feed-service
+- path: /timelines
+  chart: feed-service
 {{- end }}
 
 {{- define "chirp.redis.fullname" -}}
@@ -64,6 +69,10 @@ pass (dict "ctx" . "chart" "user-service").
 {{- $us := index .Values "user-service" }}
 {{- if and (not .Values.redis.enabled) $us.redis $us.redis.inCluster }}
 {{- fail "redis.enabled=false: point user-service.redis.url (or existingSecret) at your Redis and set user-service.redis.inCluster=false." }}
+{{- end }}
+{{- $fs := index .Values "feed-service" }}
+{{- if and (not .Values.redis.enabled) $fs.redis $fs.redis.inCluster }}
+{{- fail "redis.enabled=false: point feed-service.redis.url (or existingSecret) at your Redis and set feed-service.redis.inCluster=false." }}
 {{- end }}
 {{- end }}
 
