@@ -1,4 +1,4 @@
-"""The feed service's settings (the README's configuration table)."""
+"""The feed service's settings (docs/configuration.md)."""
 from __future__ import annotations
 
 from functools import cache
