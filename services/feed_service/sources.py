@@ -6,11 +6,9 @@ import heapq
 from itertools import islice
 
 from common.pagination import encode_cursor
-from common.service_client import ServiceClient
+from common.service_client import MAX_BATCH, ServiceClient
 
 from .settings import FeedSettings
-
-MAX_BATCH = 100  # ids per batch lookup, and items per page, in both services
 
 
 def _chunks(items: list, size: int = MAX_BATCH):
@@ -36,10 +34,7 @@ class Users:
 
     def existing(self, user_ids: list[int]) -> set[int]:
         """The ids among `user_ids` of users that exist now."""
-        found: set[int] = set()
-        for chunk in _chunks(sorted(set(user_ids))):
-            found.update(user["id"] for user in self.client.get_json("/users", ids=_csv(chunk))["data"])
-        return found
+        return {user["id"] for user in self.client.get_batch("/users", sorted(set(user_ids)))}
 
 
 class Tweets:
@@ -49,10 +44,7 @@ class Tweets:
     def by_ids(self, tweet_ids: list[int]) -> list[dict]:
         """The tweets that still exist among `tweet_ids`, in that order, each
         with its author embedded (null when the author no longer exists)."""
-        tweets: list[dict] = []
-        for chunk in _chunks(tweet_ids):
-            tweets += self.client.get_json("/tweets", ids=_csv(chunk), expand="author")["data"]
-        return tweets
+        return self.client.get_batch("/tweets", tweet_ids, expand="author")
 
     def newest(self, user_ids: list[int], count: int, before: int | None = None,
                expand: bool = True) -> list[dict]:

@@ -10,8 +10,6 @@ from common.service_client import ServiceClient, ServiceUnavailable
 from .coalescing import Coalescer
 from .settings import TweetSettings
 
-MAX_BATCH = 100  # ids per batch lookup, the user service's limit
-
 UserServiceUnavailable = ServiceUnavailable
 
 
@@ -37,10 +35,5 @@ class UserClient:
         return self._author_checks.exists(user_id)
 
     def get_users(self, user_ids: list[int]) -> dict[int, dict]:
-        """The users that exist among `user_ids`, in one call per MAX_BATCH."""
-        users: dict[int, dict] = {}
-        for start in range(0, len(user_ids), MAX_BATCH):
-            ids = ",".join(map(str, user_ids[start:start + MAX_BATCH]))
-            body = self.http.get_json("/users", ids=ids)
-            users.update((user["id"], user) for user in body["data"])
-        return users
+        """The users that exist among `user_ids`, in one call per 100 ids."""
+        return {user["id"]: user for user in self.http.get_batch("/users", user_ids)}
