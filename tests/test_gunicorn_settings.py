@@ -219,3 +219,36 @@ def test_each_worker_listens_and_a_stopping_one_leaves_the_port_at_once():
     finally:
         svc.close()
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_workers_start_with_what_the_master_loaded_frozen():
+    """The objects loaded before the fork are out of the workers' garbage
+    collections (gc.freeze in pre_fork): a full collection walks only what
+    the worker made since."""
+    import urllib.request
+
+    from support.servers import ServiceProcess
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="chirp-probe-"))
+    (tmp_path / "probe_app.py").write_text(
+        "import gc\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'%d %d' % (gc.get_freeze_count(), len(gc.get_objects()))]\n")
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+                    "from common.gunicorn_settings import *  # noqa\n"
+                    "from common.gunicorn_settings import server_settings\n"
+                    "from common.settings import ServerSettings\n"
+                    "globals().update(server_settings(ServerSettings()))\n"
+                    "wsgi_app = 'probe_app:app'\naccesslog = None\n")
+    svc = ServiceProcess("probe", config=conf).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{svc.port}/", timeout=10) as response:
+            frozen, tracked = map(int, response.read().split())
+    finally:
+        svc.close()
+        shutil.rmtree(tmp_path, ignore_errors=True)
+    # gunicorn, the settings and their libraries: tens of thousands of objects.
+    assert frozen > 10_000, frozen
+    assert tracked < frozen, (tracked, frozen)
