@@ -157,6 +157,19 @@ def _listening_pids(port: int) -> set[int]:
     return pids
 
 
+def probe_conf(directory: Path) -> Path:
+    """A gunicorn conf with the services' shared settings for the WSGI app
+    `app` in directory/probe_app.py."""
+    conf = directory / "gunicorn.conf.py"
+    conf.write_text(f"import sys\nsys.path.insert(0, {str(directory)!r})\n"
+                    "from common.gunicorn_settings import *  # noqa\n"
+                    "from common.gunicorn_settings import server_settings\n"
+                    "from common.settings import ServerSettings\n"
+                    "globals().update(server_settings(ServerSettings()))\n"
+                    "wsgi_app = 'probe_app:app'\naccesslog = None\n")
+    return conf
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
 def test_each_worker_listens_and_a_stopping_one_leaves_the_port_at_once():
     """A socket per worker (reuse_port), none in the master. On a reload
@@ -180,13 +193,7 @@ def test_each_worker_listens_and_a_stopping_one_leaves_the_port_at_once():
         "        time.sleep(4)\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'ok']\n")
-    conf = tmp_path / "gunicorn.conf.py"
-    conf.write_text(f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
-                    "from common.gunicorn_settings import *  # noqa\n"
-                    "from common.gunicorn_settings import server_settings\n"
-                    "from common.settings import ServerSettings\n"
-                    "globals().update(server_settings(ServerSettings()))\n"
-                    "wsgi_app = 'probe_app:app'\naccesslog = None\n")
+    conf = probe_conf(tmp_path)
     svc = ServiceProcess("probe", config=conf).start()
 
     def get(path: str) -> int:
@@ -235,13 +242,7 @@ def test_workers_start_with_what_the_master_loaded_frozen():
         "def app(environ, start_response):\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'%d %d' % (gc.get_freeze_count(), len(gc.get_objects()))]\n")
-    conf = tmp_path / "gunicorn.conf.py"
-    conf.write_text(f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
-                    "from common.gunicorn_settings import *  # noqa\n"
-                    "from common.gunicorn_settings import server_settings\n"
-                    "from common.settings import ServerSettings\n"
-                    "globals().update(server_settings(ServerSettings()))\n"
-                    "wsgi_app = 'probe_app:app'\naccesslog = None\n")
+    conf = probe_conf(tmp_path)
     svc = ServiceProcess("probe", config=conf).start()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{svc.port}/", timeout=10) as response:
