@@ -31,8 +31,15 @@ NAMESPACE = 0x55534552
 # The shared lock as one statement of a longer query string, with the
 # parameter :user_lock_key = user_key(user_id).
 SHARED = f"SELECT pg_advisory_xact_lock_shared({NAMESPACE}, :user_lock_key)"
-_SHARED = text(SHARED)
-_EXCLUSIVE = text(f"SELECT pg_advisory_xact_lock({NAMESPACE}, :user_lock_key)")
+
+
+def _locks(function: str):
+    """Many users' locks in one round trip: unnest reads the array out in order."""
+    return text(f"SELECT {function}({NAMESPACE}, key) FROM unnest(CAST(:keys AS integer[])) AS key")
+
+
+_SHARED_LOCKS = _locks("pg_advisory_xact_lock_shared")
+_EXCLUSIVE_LOCKS = _locks("pg_advisory_xact_lock")
 
 
 def user_key(user_id: int) -> int:
@@ -45,7 +52,6 @@ def lock_users(session: Session, user_ids: Iterable[int], *, exclusive: bool = F
     """Take the users' locks in the session's transaction, until it ends.
     In key order, so two transactions that lock the same users cannot each
     hold one the other waits for."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted({user_key(user_id) for user_id in user_ids}):
-        session.execute(_EXCLUSIVE if exclusive else _SHARED, {"user_lock_key": key})
+    keys = sorted({user_key(user_id) for user_id in user_ids})
+    if keys and session.get_bind().dialect.name == "postgresql":
+        session.execute(_EXCLUSIVE_LOCKS if exclusive else _SHARED_LOCKS, {"keys": keys})

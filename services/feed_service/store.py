@@ -27,6 +27,7 @@ from common.inbox import (TweetCreated, TweetDeleted, UserDeleted, UserUpdated, 
                           first_seen)
 from common.problems import DependencyUnavailable, Problem
 from common.service_client import ServiceUnavailable
+from common.user_locks import lock_users
 
 from .models import Follow, FollowerCount, ReceivedEvent
 from .settings import FeedSettings
@@ -302,6 +303,7 @@ class FeedStore:
         the cache changes nothing."""
         applied, dropped = 0, []
         with self.db.session() as session:
+            self._lock_users(session, events)
             new = first_seen(session, ReceivedEvent, [event.id for event in events])
             try:
                 for event in events:
@@ -323,6 +325,16 @@ class FeedStore:
             except RedisError:
                 log.warning("%d timelines not dropped after commit", len(dropped))
         return applied
+
+    @staticmethod
+    def _lock_users(session: Session, events: list) -> None:
+        """A user's deletion waits for the fan-out of their tweets in flight
+        (which read the followers before the follows were deleted), and a
+        fan-out that comes after it finds no followers (common.user_locks).
+        A relayed batch holds one producer's events: tweets' or users'."""
+        authors = [e.data.user_id for e in events if isinstance(e, TweetCreated)]
+        deleted = [e.data.user_id for e in events if isinstance(e, UserDeleted)]
+        lock_users(session, [*authors, *deleted], exclusive=bool(deleted))
 
     def _apply(self, session: Session, event) -> list[int]:
         """Apply one event; the users whose timelines it dropped."""

@@ -1,15 +1,17 @@
 """A user's deletion and that user's tweets in flight, on PostgreSQL: none
-outlives the deletion, whichever starts first (common.user_locks).
+outlives the deletion, whichever starts first, in the tweet service or in
+the feed's timelines (common.user_locks).
 
 Each test holds one side open in a raw transaction, as a request would be
-caught mid-way, runs the other side through the tweet service, and lets go
-once that side waits for the lock (or has finished: without the lock it does
-not wait, and the test shows what that leaves behind)."""
+caught mid-way, runs the other side through the service, and lets go once
+that side waits for the lock (or has finished: without the lock it does not
+wait, and the test shows what that leaves behind)."""
 from __future__ import annotations
 
 import threading
 
 import pytest
+import redis
 from sqlalchemy import event, text
 
 from common import user_locks
@@ -18,8 +20,8 @@ from contract.api import assert_problem, create_user, wait_until
 UNKNOWN_USER = "urn:chirp:problem:unknown-user"
 
 
-def _waiting_for_a_user_lock(stack) -> bool:
-    with stack.tweet_db().connect() as connection:
+def _waiting_for_a_user_lock(engine) -> bool:
+    with engine.connect() as connection:
         return connection.execute(text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
         )).scalar_one() > 0
@@ -32,20 +34,24 @@ def _in_background(call) -> tuple[threading.Thread, dict]:
     return thread, result
 
 
-def _let_go(stack, transaction, thread) -> bool:
-    """Commit `transaction` once `thread` waits for a lock or is done;
-    whether it was waiting."""
-    wait_until(lambda: _waiting_for_a_user_lock(stack) or not thread.is_alive(), timeout=5)
+def _let_go(engine, transaction, thread) -> bool:
+    """Commit `transaction` once `thread` waits for a lock in `engine`'s
+    database or is done; whether it was waiting."""
+    wait_until(lambda: _waiting_for_a_user_lock(engine) or not thread.is_alive(), timeout=5)
     waited = thread.is_alive()
     transaction.commit()
     thread.join(timeout=10)
     return waited
 
 
-def _user_deleted(user_id: int) -> dict:
-    return {"events": [{"id": "users:1", "type": "user.deleted", "request_id": "race",
-                        "occurred_at": "2026-11-30T12:00:00.000000Z",
-                        "data": {"user_id": user_id}}]}
+def _events(event_id: str, type: str, **data) -> dict:
+    return {"events": [{"id": event_id, "type": type, "request_id": "race",
+                        "occurred_at": "2026-11-30T12:00:00.000000Z", "data": data}]}
+
+
+def _lock_exclusively(connection, user_id: int) -> None:
+    connection.execute(text(f"SELECT pg_advisory_xact_lock({user_locks.NAMESPACE}, :key)"),
+                       {"key": user_locks.user_key(user_id)})
 
 
 def test_a_deletion_waits_for_the_tweets_in_flight_and_deletes_them(postgres_stack):
@@ -58,8 +64,8 @@ def test_a_deletion_waits_for_the_tweets_in_flight_and_deletes_them(postgres_sta
                                "VALUES (:user, 'in flight', now())"), {"user": user})
         client = postgres_stack.tweet_app.test_client()
         thread, result = _in_background(
-            lambda: client.post("/internal/events", json=_user_deleted(user)))
-        waited = _let_go(postgres_stack, transaction, thread)
+            lambda: client.post("/internal/events", json=_events("users:1", "user.deleted", user_id=user)))
+        waited = _let_go(postgres_stack.tweet_db(), transaction, thread)
 
     assert result["response"].status_code == 204
     assert postgres_stack.count(postgres_stack.tweet_db(), "tweets") == 0
@@ -75,15 +81,14 @@ def test_a_tweet_waits_for_a_deletion_in_flight_and_is_refused(postgres_stack, h
     with postgres_stack.tweet_db().connect() as deleting:
         # The tweet service applying user.deleted, not yet committed.
         transaction = deleting.begin()
-        deleting.execute(text(f"SELECT pg_advisory_xact_lock({user_locks.NAMESPACE}, :key)"),
-                         {"key": user_locks.user_key(user)})
+        _lock_exclusively(deleting, user)
         deleting.execute(text("INSERT INTO deleted_users (user_id, deleted_at) "
                               "VALUES (:user, now())"), {"user": user})
         deleting.execute(text("DELETE FROM tweets WHERE user_id = :user"), {"user": user})
         client = postgres_stack.tweet_app.test_client()
         thread, result = _in_background(lambda: client.post(
             "/tweets", json={"user_id": user, "content": "just checked"}, headers=headers))
-        waited = _let_go(postgres_stack, transaction, thread)
+        waited = _let_go(postgres_stack.tweet_db(), transaction, thread)
 
     assert_problem(result["response"], 422, UNKNOWN_USER)
     assert postgres_stack.count(postgres_stack.tweet_db(), "tweets") == 0
@@ -110,3 +115,33 @@ def test_a_tweet_without_a_key_takes_the_lock_in_its_one_round_trip(postgres_sta
     assert response.status_code == 201
     [statement] = sent  # one query string: one round trip
     assert statement.index("pg_advisory_xact_lock_shared") < statement.index("INSERT INTO tweets")
+
+
+def test_a_fan_out_waits_for_its_authors_deletion_in_flight(feed_postgres_stack):
+    """The fan-out of a tweet.created reads the author's followers, then
+    writes the tweet into their cached timelines. Were it to read them just
+    before the author's deletion commits, and write after the deletion has
+    dropped those timelines and a read has rebuilt them, the tweet would
+    stay there. Here the reader's cached timeline stands for the rebuilt one."""
+    stack = feed_postgres_stack
+    stack.reset()
+    author, reader = stack.create_user("Leaving"), stack.create_user("Reader")
+    stack.follow(reader, author)
+    assert stack.timeline_ids(reader) == []  # cached now
+    feed_db = stack.engines["feed_service"]
+    with feed_db.connect() as deleting:
+        # The feed applying user.deleted: the follows deleted, not yet committed.
+        transaction = deleting.begin()
+        _lock_exclusively(deleting, author)
+        deleting.execute(text("DELETE FROM follows WHERE followee_id = :user"), {"user": author})
+        thread, result = _in_background(lambda: stack.request(
+            "POST", "feed_service", "/internal/events", json=_events(
+                "tweets:1", "tweet.created", tweet_id=1, user_id=author, content="in flight",
+                created_at="2026-11-30T12:00:00.000000Z")))
+        waited = _let_go(feed_db, transaction, thread)
+
+    assert result["response"].status_code == 204
+    with redis.Redis.from_url(stack.redis_url) as client:
+        assert client.zscore(f"timeline:{reader}", 1) is None
+        assert client.exists(f"timeline:{reader}")  # it was there to write into
+    assert waited
