@@ -3,7 +3,7 @@ against the writes for that user which the service checked against the
 user service just before it.
 
 Such a write (a tweet, a follow) takes the user's lock shared, then checks
-the service's own record of deleted users and writes; applying `user.deleted`
+the service's own record of deleted users (`DeletedUserMixin`) and writes; applying `user.deleted`
 takes it exclusive, then records the deletion and deletes the user's rows.
 Without it the two can miss each other: under READ COMMITTED each statement
 sees what was committed when it began, so the write misses the uncommitted
@@ -19,9 +19,12 @@ advisory locks, and runs one writing transaction at a time anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .db import UTCDateTime, utcnow
 
 # The lock's key is two int4s: this namespace ("USER" in ASCII) and the
 # user's. That key space is separate from the one-bigint keys of
@@ -40,6 +43,16 @@ def _locks(function: str):
 
 _SHARED_LOCKS = _locks("pg_advisory_xact_lock_shared")
 _EXCLUSIVE_LOCKS = _locks("pg_advisory_xact_lock")
+
+
+class DeletedUserMixin:
+    """Columns of the `deleted_users` table a service keeps of the
+    deletions it has applied: its writes for those users are refused."""
+
+    __tablename__ = "deleted_users"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 def user_key(user_id: int) -> int:

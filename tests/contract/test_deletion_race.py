@@ -117,31 +117,73 @@ def test_a_tweet_without_a_key_takes_the_lock_in_its_one_round_trip(postgres_sta
     assert statement.index("pg_advisory_xact_lock_shared") < statement.index("INSERT INTO tweets")
 
 
-def test_a_fan_out_waits_for_its_authors_deletion_in_flight(feed_postgres_stack):
+@pytest.fixture
+def feed(feed_postgres_stack):
+    """The three services under gunicorn on PostgreSQL, emptied."""
+    feed_postgres_stack.reset()
+    return feed_postgres_stack
+
+
+def test_a_fan_out_waits_for_its_authors_deletion_in_flight(feed):
     """The fan-out of a tweet.created reads the author's followers, then
     writes the tweet into their cached timelines. Were it to read them just
     before the author's deletion commits, and write after the deletion has
     dropped those timelines and a read has rebuilt them, the tweet would
     stay there. Here the reader's cached timeline stands for the rebuilt one."""
-    stack = feed_postgres_stack
-    stack.reset()
-    author, reader = stack.create_user("Leaving"), stack.create_user("Reader")
-    stack.follow(reader, author)
-    assert stack.timeline_ids(reader) == []  # cached now
-    feed_db = stack.engines["feed_service"]
-    with feed_db.connect() as deleting:
+    author, reader = feed.create_user("Leaving"), feed.create_user("Reader")
+    feed.follow(reader, author)
+    assert feed.timeline_ids(reader) == []  # cached now
+    with feed.engines["feed_service"].connect() as deleting:
         # The feed applying user.deleted: the follows deleted, not yet committed.
         transaction = deleting.begin()
         _lock_exclusively(deleting, author)
         deleting.execute(text("DELETE FROM follows WHERE followee_id = :user"), {"user": author})
-        thread, result = _in_background(lambda: stack.request(
+        thread, result = _in_background(lambda: feed.request(
             "POST", "feed_service", "/internal/events", json=_events(
                 "tweets:1", "tweet.created", tweet_id=1, user_id=author, content="in flight",
                 created_at="2026-11-30T12:00:00.000000Z")))
-        waited = _let_go(feed_db, transaction, thread)
+        waited = _let_go(feed.engines["feed_service"], transaction, thread)
 
     assert result["response"].status_code == 204
-    with redis.Redis.from_url(stack.redis_url) as client:
+    with redis.Redis.from_url(feed.redis_url) as client:
         assert client.zscore(f"timeline:{reader}", 1) is None
         assert client.exists(f"timeline:{reader}")  # it was there to write into
+    assert waited
+
+
+def test_a_deletion_waits_for_the_follows_in_flight_and_deletes_them(feed):
+    leaving, reader = feed.create_user("Leaving"), feed.create_user("Reader")
+    with feed.engines["feed_service"].connect() as in_flight:
+        # A PUT /follows past its checks, its insert not yet committed.
+        transaction = in_flight.begin()
+        for user in (leaving, reader):
+            in_flight.execute(text(user_locks.SHARED), {"user_lock_key": user_locks.user_key(user)})
+        in_flight.execute(text("INSERT INTO follows (follower_id, followee_id, created_at) "
+                               "VALUES (:reader, :leaving, now())"),
+                          {"reader": reader, "leaving": leaving})
+        thread, result = _in_background(lambda: feed.request(
+            "POST", "feed_service", "/internal/events",
+            json=_events("users:1", "user.deleted", user_id=leaving)))
+        waited = _let_go(feed.engines["feed_service"], transaction, thread)
+
+    assert result["response"].status_code == 204
+    assert feed.count("feed_service", "follows") == 0
+    assert waited
+    assert feed.request("PUT", "feed_service", f"/follows/{reader}/{leaving}").status_code == 404
+
+
+def test_a_follow_waits_for_a_deletion_in_flight_and_is_refused(feed):
+    leaving, reader = feed.create_user("Leaving"), feed.create_user("Reader")
+    with feed.engines["feed_service"].connect() as deleting:
+        # The feed applying user.deleted, not yet committed.
+        transaction = deleting.begin()
+        _lock_exclusively(deleting, leaving)
+        deleting.execute(text("INSERT INTO deleted_users (user_id, deleted_at) "
+                              "VALUES (:user, now())"), {"user": leaving})
+        thread, result = _in_background(lambda: feed.request(
+            "PUT", "feed_service", f"/follows/{reader}/{leaving}"))
+        waited = _let_go(feed.engines["feed_service"], transaction, thread)
+
+    assert result["response"].status_code == 404, result["response"].text
+    assert feed.count("feed_service", "follows") == 0
     assert waited
