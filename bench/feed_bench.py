@@ -68,7 +68,8 @@ MIX = {"timeline": ("home timeline: GET /timelines/{id}", 60),
        "compose": ("compose: POST /tweets", 10)}
 MIXED_LUA = f"""
 by_kind = true
-local headers = {{timeline = {{}}, tweets = {{}}, compose = {{["Content-Type"] = "application/json"}}}}
+local headers = {{timeline = {{}}, tweets = {{}},
+                 compose = {{["Content-Type"] = "application/json"}}}}
 local sent = 0
 local function tagged(kind)
   sent = sent + 1
@@ -317,7 +318,8 @@ def report(results: dict) -> str:
 def main() -> int:
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
-            print(f"{tool} not found: `make bench-feed` installs it (apt, as root)", file=sys.stderr)
+            print(f"{tool} not found: `make bench-feed` installs it (apt, as root)",
+                  file=sys.stderr)
             return 2
     feed = Feed()
     with tempfile.TemporaryDirectory(prefix="chirp-feed-bench-") as tmp:

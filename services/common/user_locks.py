@@ -3,8 +3,9 @@ against the writes for that user which the service checked against the
 user service just before it.
 
 Such a write (a tweet, a follow) takes the user's lock shared, then checks
-the service's own record of deleted users (`DeletedUserMixin`) and writes; applying `user.deleted`
-takes it exclusive, then records the deletion and deletes the user's rows.
+the service's own record of deleted users (`DeletedUserMixin`) and writes;
+applying `user.deleted` takes it exclusive, then records the deletion and
+deletes the user's rows.
 Without it the two can miss each other: under READ COMMITTED each statement
 sees what was committed when it began, so the write misses the uncommitted
 record, the deletion's DELETE misses the uncommitted row, and the row stays.

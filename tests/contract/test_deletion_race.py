@@ -63,8 +63,8 @@ def test_a_deletion_waits_for_the_tweets_in_flight_and_deletes_them(postgres_sta
         in_flight.execute(text("INSERT INTO tweets (user_id, content, created_at) "
                                "VALUES (:user, 'in flight', now())"), {"user": user})
         client = postgres_stack.tweet_app.test_client()
-        thread, result = _in_background(
-            lambda: client.post("/internal/events", json=_events("users:1", "user.deleted", user_id=user)))
+        thread, result = _in_background(lambda: client.post(
+            "/internal/events", json=_events("users:1", "user.deleted", user_id=user)))
         waited = _let_go(postgres_stack.tweet_db(), transaction, thread)
 
     assert result["response"].status_code == 204
