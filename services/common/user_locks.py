@@ -5,17 +5,19 @@ user service just before it.
 Such a write (a tweet, a follow) takes the user's lock shared, then checks
 the service's own record of deleted users (`DeletedUserMixin`) and writes;
 applying `user.deleted` takes it exclusive, then records the deletion and
-deletes the user's rows.
-Without it the two can miss each other: under READ COMMITTED each statement
-sees what was committed when it began, so the write misses the uncommitted
-record, the deletion's DELETE misses the uncommitted row, and the row stays.
-With it, the deletion waits for the writes in flight to commit and then sees
-their rows; a write that comes later waits for the deletion to commit and
-then, in its next statement, sees the record and refuses.
+deletes the user's rows. Without it the two can miss each other: under READ
+COMMITTED each statement sees what was committed when it began, so the
+write misses the uncommitted record, the deletion's DELETE misses the
+uncommitted row, and the row stays. With it, the deletion waits for the
+writes in flight to commit and then sees their rows; a write that comes
+later waits for the deletion to commit and then, in its next statement,
+sees the record and refuses.
 
 Transaction-level locks (`pg_advisory_xact_lock*`): released by the commit
 or the rollback, never leaked by an error. SQLite (`make dev`) has no
-advisory locks, and runs one writing transaction at a time anyway.
+advisory locks and goes without: its writers take turns, which leaves only
+the moment between a write's check and its insert (pysqlite begins the
+transaction at the insert).
 """
 from __future__ import annotations
 
