@@ -166,7 +166,7 @@ def wrk(url: str, lua_body: str, seconds: int, tmpdir: Path, connections: int = 
     errors = raw["non2xx"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
             "p99_ms": raw["p99_us"] / 1000, "errors": errors, "requests": raw["requests"], "raw": raw,
-            "during": seen.get("value")}
+            "during": seen.get("value"), **({"kinds": raw["kinds"]} if raw["kinds"] else {})}
 
 
 def measure(url: str, lua_body: str, tmpdir: Path, seconds: int = DURATION,
@@ -317,14 +317,16 @@ class Chirp:
 
 class Proxy:
     """Debian's nginx in front of Chirp, configured like the chart's Ingress
-    (charts/chirp: /users -> user service, /tweets -> tweet service) with
-    ingress-nginx's defaults for the connections that matter here: a
-    keep-alive pool to each service (320 idle connections, 10,000 requests
-    each, dropped after 60 s idle) and 1,000 requests per client connection.
-    Its own prefix, config, pid file and temp dirs under tmpdir; one worker
-    process per core, as `worker_processes auto` does in ingress-nginx."""
+    (charts/chirp: path prefixes to services, `routes`: {"/users": user
+    service URL, ...}) with ingress-nginx's defaults for the connections that
+    matter here: a keep-alive pool to each service (320 idle connections,
+    10,000 requests each, dropped after 60 s idle) and 1,000 requests per
+    client connection; like it, it passes the client's X-Request-ID on (or
+    sets one). Its own prefix, config, pid file and temp dirs under tmpdir;
+    one worker process per core, as `worker_processes auto` does in
+    ingress-nginx."""
 
-    def __init__(self, tmpdir: Path, user_url: str, tweet_url: str):
+    def __init__(self, tmpdir: Path, routes: dict[str, str]):
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = tmpdir / f"nginx-{self.port}"
@@ -336,10 +338,11 @@ class Proxy:
                     "            proxy_http_version 1.1;\n"
                     "            proxy_set_header Connection \"\";\n"
                     "            proxy_set_header Host $host;\n"
-                    "            proxy_set_header X-Request-ID $request_id;\n"
+                    "            proxy_set_header X-Request-ID $req_id;\n"
                     "            proxy_set_header X-Real-IP $remote_addr;\n"
                     "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
                     "            proxy_set_header X-Forwarded-Proto $scheme;\n        }}\n")
+        upstreams = {url: f"service_{n}" for n, url in enumerate(dict.fromkeys(routes.values()))}
         user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
         self.conf.write_text(
             f"{user}worker_processes auto;\ndaemon off;\npid {self.dir}/nginx.pid;\n"
@@ -348,11 +351,13 @@ class Proxy:
             + "".join(f"    {kind}_temp_path {self.dir}/{kind};\n"
                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
             + "    keepalive_requests 1000;\n"
-            + upstream.format(name="user_service", addr=user_url.removeprefix("http://"))
-            + upstream.format(name="tweet_service", addr=tweet_url.removeprefix("http://"))
+            + "    map $http_x_request_id $req_id {\n        default $http_x_request_id;\n"
+            + "        \"\" $request_id;\n    }\n"
+            + "".join(upstream.format(name=name, addr=url.removeprefix("http://"))
+                      for url, name in upstreams.items())
             + f"    server {{\n        listen 127.0.0.1:{self.port};\n"
-            + location.format(path="/users", name="user_service")
-            + location.format(path="/tweets", name="tweet_service")
+            + "".join(location.format(path=path, name=upstreams[url])
+                      for path, url in routes.items())
             + "        location / { return 404; }\n    }\n}\n")
         self.proc = None
 
@@ -605,7 +610,7 @@ def main() -> int:
         if "chirp" in SYSTEMS or "proxy" in SYSTEMS:
             chirp = Chirp().start()
         if "proxy" in SYSTEMS:
-            proxy = Proxy(tmpdir, chirp.users.url, chirp.tweets.url).start()
+            proxy = Proxy(tmpdir, {"/users": chirp.users.url, "/tweets": chirp.tweets.url}).start()
         if "ceiling" in SYSTEMS:
             ceiling = ServiceProcess("ceiling", config=CONFS["ceiling"],
                                      workers=SETTINGS["ceiling"]["workers"]).start()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigId, UTCDateTime, utcnow
 from common.inbox import ReceivedEventMixin
+from common.user_locks import DeletedUserMixin
 
 
 class Base(DeclarativeBase):
@@ -46,3 +47,9 @@ class FollowerCount(Base):
 
 class ReceivedEvent(ReceivedEventMixin, Base):
     """Events already applied: a redelivered one changes nothing (common.inbox)."""
+
+
+class DeletedUser(DeletedUserMixin, Base):
+    """Users whose deletion this service has applied: a follow that was
+    checked against the user service just before the deletion is refused
+    rather than stored after the user's follows were deleted."""

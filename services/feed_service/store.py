@@ -27,8 +27,9 @@ from common.inbox import (TweetCreated, TweetDeleted, UserDeleted, UserUpdated, 
                           first_seen)
 from common.problems import DependencyUnavailable, Problem
 from common.service_client import ServiceUnavailable
+from common.user_locks import lock_users
 
-from .models import Follow, FollowerCount, ReceivedEvent
+from .models import DeletedUser, Follow, FollowerCount, ReceivedEvent
 from .settings import FeedSettings
 from .sources import Tweets, Users, client
 from .timeline_cache import GONE, TimelineCache
@@ -80,6 +81,13 @@ class FeedStore:
             return existing, False
         self._require_users(follower_id, followee_id)
         with self.db.session() as session:
+            # Either the users' deletion, if one is being applied, commits
+            # first and is seen here, or it waits and deletes this follow.
+            lock_users(session, [follower_id, followee_id])
+            gone = session.scalars(select(DeletedUser.user_id).where(
+                DeletedUser.user_id.in_([follower_id, followee_id]))).first()
+            if gone is not None:
+                raise Problem(404, f"User {gone} does not exist.")
             follow = Follow(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
             session.add(follow)
             try:
@@ -302,6 +310,7 @@ class FeedStore:
         the cache changes nothing."""
         applied, dropped = 0, []
         with self.db.session() as session:
+            self._lock_users(session, events)
             new = first_seen(session, ReceivedEvent, [event.id for event in events])
             try:
                 for event in events:
@@ -323,6 +332,17 @@ class FeedStore:
             except RedisError:
                 log.warning("%d timelines not dropped after commit", len(dropped))
         return applied
+
+    @staticmethod
+    def _lock_users(session: Session, events: list) -> None:
+        """A user's deletion waits for the fan-out of their tweets in flight
+        (which read the followers before the follows were deleted) and for
+        their follows in flight; a fan-out that comes after it finds no
+        followers, a follow is refused (common.user_locks). A relayed batch
+        holds one producer's events: tweets' or users'."""
+        authors = [e.data.user_id for e in events if isinstance(e, TweetCreated)]
+        deleted = [e.data.user_id for e in events if isinstance(e, UserDeleted)]
+        lock_users(session, [*authors, *deleted], exclusive=bool(deleted))
 
     def _apply(self, session: Session, event) -> list[int]:
         """Apply one event; the users whose timelines it dropped."""
@@ -352,7 +372,12 @@ class FeedStore:
         return []
 
     def _forget_user(self, session: Session, user_id: int) -> list[int]:
-        """Remove every follow to or from the user; drop the timelines that showed their tweets."""
+        """Remove every follow to or from the user, and refuse any that a
+        request checked against the user service just before the deletion;
+        drop the timelines that showed their tweets."""
+        session.execute(dialect_insert(session, DeletedUser)
+                        .values(user_id=user_id, deleted_at=utcnow())
+                        .on_conflict_do_nothing(index_elements=["user_id"]))
         followers = self._followers(session, user_id)
         followees = list(session.scalars(
             select(Follow.followee_id).where(Follow.follower_id == user_id)))

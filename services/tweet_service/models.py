@@ -11,6 +11,7 @@ from common.db import BigId, UTCDateTime, utcnow
 from common.idempotency import IdempotencyKeyMixin
 from common.inbox import ReceivedEventMixin
 from common.outbox import OutboxMixin
+from common.user_locks import DeletedUserMixin
 
 
 class Base(DeclarativeBase):
@@ -43,12 +44,7 @@ class ReceivedEvent(ReceivedEventMixin, Base):
     """Events from other services already applied (common.inbox)."""
 
 
-class DeletedUser(Base):
+class DeletedUser(DeletedUserMixin, Base):
     """Users whose deletion this service has applied: a tweet that was
     checked against the user service just before the deletion is refused
     rather than stored after its author's tweets were deleted."""
-
-    __tablename__ = "deleted_users"
-
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

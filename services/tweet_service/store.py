@@ -16,7 +16,7 @@ import logging
 from sqlalchemy import BigInteger, delete, insert, select, text
 from sqlalchemy.orm import Session
 
-from common import idempotency
+from common import idempotency, user_locks
 from common.db import Database, utcnow
 from common.idempotency import Replay, Requested
 from common.inbox import UserDeleted, dialect_insert, first_seen
@@ -37,10 +37,13 @@ log = logging.getLogger(__name__)
 _TWEETS = Tweet.__table__
 # Built once: building the statement per request costs a POST measurably.
 _INSERT = insert(_TWEETS).returning(*_TWEETS.c)
-# A keyless POST on PostgreSQL: the tweet and its event in one statement, so
-# one round trip in autocommit mode, yet one transaction. No row once the
-# author's deletion has been applied here (deleted_users).
-_INSERT_WITH_EVENT = text("""
+# A keyless POST on PostgreSQL: the author's lock (common.user_locks), then
+# the tweet and its event in one statement. One query string is one round
+# trip, and PostgreSQL runs its statements as one transaction, each seeing
+# what was committed when it began: the insert sees any deletion that held
+# the lock before it. No row once the author's deletion has been applied
+# here (deleted_users).
+_INSERT_WITH_EVENT = text(user_locks.SHARED + """;
 WITH tweet AS (
     INSERT INTO tweets (user_id, content, created_at)
     SELECT :user_id, :content, :created_at
@@ -83,19 +86,21 @@ class TweetStore:
 
     def create(self, new: TweetCreate, requested: Requested | None) -> TweetOut | Replay:
         """Store a tweet of an existing user, with its event. Without an
-        Idempotency-Key, on PostgreSQL, it is one autocommit statement: one
-        round trip."""
+        Idempotency-Key, on PostgreSQL, it is one query string in autocommit
+        mode: one round trip."""
         self._check_author(new.user_id)
         created_at = utcnow()
         values = {"user_id": new.user_id, "content": new.content, "created_at": created_at}
         if requested is None and self._one_statement_insert:
             rows = self.db.execute(_INSERT_WITH_EVENT, {
-                **values, "created_text": rfc3339(created_at), "request_id": current_request_id()})
+                **values, "created_text": rfc3339(created_at), "request_id": current_request_id(),
+                "user_lock_key": user_locks.user_key(new.user_id)})
             if not rows:
                 raise _unknown_user(new.user_id)
             self.outbox.wake()
             return TweetOut.model_validate({**values, "id": rows[0].id})
         with self.db.session() as session:
+            user_locks.lock_users(session, [new.user_id])
             if requested and (replay := idempotency.claim(session, IdempotencyKey, requested)):
                 return replay
             if session.get(DeletedUser, new.user_id) is not None:
@@ -174,6 +179,9 @@ class TweetStore:
         """Apply the user service's events in one transaction; a replayed one
         changes nothing (common.inbox)."""
         with self.db.session() as session:
+            # First, so that the inserts in flight for these users commit before their deletion.
+            user_locks.lock_users(session, [event.data.user_id for event in events
+                                            if isinstance(event, UserDeleted)], exclusive=True)
             new = first_seen(session, ReceivedEvent, [event.id for event in events])
             for event in events:
                 if event.id not in new:
@@ -190,7 +198,8 @@ class TweetStore:
     @staticmethod
     def _forget_user(session: Session, user_id: int) -> None:
         """Delete the user's tweets, and refuse any that a request checked
-        against the user service just before the deletion."""
+        against the user service just before the deletion (under the user's
+        lock, taken by apply_events: common.user_locks)."""
         session.execute(dialect_insert(session, DeletedUser)
                         .values(user_id=user_id, deleted_at=utcnow())
                         .on_conflict_do_nothing(index_elements=["user_id"]))

@@ -20,7 +20,7 @@ SERVICES = ("user_service", "tweet_service", "feed_service")
 TABLES = {
     "user_service": ("users", "cache_invalidations", "idempotency_keys", "outbox"),
     "tweet_service": ("tweets", "idempotency_keys", "outbox", "received_events", "deleted_users"),
-    "feed_service": ("follows", "follower_counts", "received_events"),
+    "feed_service": ("follows", "follower_counts", "received_events", "deleted_users"),
 }
 
 
