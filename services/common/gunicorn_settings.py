@@ -7,13 +7,13 @@ from __future__ import annotations
 import atexit
 import collections
 import gc
-import json
 import logging
 import os
 import tempfile
 import threading
 import time
 
+import orjson
 from gunicorn.glogging import Logger
 from gunicorn.workers import gthread
 
@@ -107,7 +107,7 @@ class JsonAccessLogger(Logger):
         status = resp.status
         if isinstance(status, str):
             status = status.split(None, 1)[0]
-        line = json.dumps({
+        line = orjson.dumps({
             "time": self._now(),
             "request_id": request_id,
             "method": environ.get("REQUEST_METHOD"),
@@ -118,7 +118,7 @@ class JsonAccessLogger(Logger):
             "duration_ms": round(request_time.total_seconds() * 1000, 3),
             "remote": environ.get("REMOTE_ADDR", "-"),
             "user_agent": environ.get("HTTP_USER_AGENT", "-"),
-        })
+        }).decode()
         if self._stream_handler() is None:
             self.access_log.info(line)
             return
