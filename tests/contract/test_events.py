@@ -71,10 +71,11 @@ def test_events_carry_the_request_id_of_the_change(feed_stack):
     assert "applied" in applied[0]["message"]
 
     def delivered_with_it() -> bool:  # the relay's call carries it (its access log line)
-        access = [json.loads(line) for line in
-                  feed_stack.processes["feed_service"].log_text().splitlines()
-                  if line.startswith("{") and '"path": "/internal/events"' in line]
-        return any(line["request_id"] == "trace-me-42" for line in access)
+        lines = [json.loads(line) for line in
+                 feed_stack.processes["feed_service"].log_text().splitlines()
+                 if line.startswith("{")]
+        return any(line.get("path") == "/internal/events" and line["request_id"] == "trace-me-42"
+                   for line in lines)
 
     wait_until(delivered_with_it, timeout=5)
 
