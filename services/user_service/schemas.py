@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstrai
 
 from common.db import MAX_ID
 from common.pagination import PageQuery
-from common.schemas import (WHITESPACE, Id, RequestBody, ResponseBody, Timestamp,
+from common.schemas import (WHITESPACE, RequestBody, ResponseBody, Timestamp,
                             documented_as_id_list, trimmed_text)
 
 Name = Annotated[str, StringConstraints(pattern=trimmed_text(50)),

@@ -1,6 +1,5 @@
 """/healthz, /readyz, /metrics and /openapi.json on both services."""
 import pytest
-import requests
 
 from contract.api import assert_problem, create_user, metric
 

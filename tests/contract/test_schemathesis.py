@@ -16,7 +16,6 @@ driven with Hypothesis directly instead, one subtest per operation and mode.
 from __future__ import annotations
 
 import hypothesis
-import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from schemathesis import GenerationMode

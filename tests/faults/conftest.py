@@ -19,7 +19,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from support.servers import REPO, PostgresServer, RedisServer, ServerUnavailable, migrate
+from support.servers import (REPO, PostgresServer, RedisServer, ServerUnavailable, ServiceProcess,
+                             migrate)
 
 from faults.helpers import SUMMARY, start_service
 from faults.load import Client

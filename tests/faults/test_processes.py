@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 import uuid
 
@@ -65,7 +64,6 @@ def _check_exactly_once(stack, results):
 def test_worker_sigkill_mid_load(stack, summary):
     user_ids = stack.create_users(10)
     uc, tc = stack.uc(), stack.tc()
-    before = {"users": set(stack.users.worker_pids()), "tweets": set(stack.tweets.worker_pids())}
     killed = []
     t0 = time.monotonic()
     with Background(_keyed_writes(stack, user_ids, tc, uc), rate=60, duration=7, threads=12) as load:
@@ -104,7 +102,7 @@ def _mixed(stack, user_ids, tc, uc, retry_busy=False):
             r = tc.get(f"/tweets?user_id={rng.choice(user_ids)}&limit=10", scheduled=when,
                        retry_busy=retry_busy)
         elif x < 0.7:
-            r = tc.get(f"/tweets?limit=10&expand=author", scheduled=when, retry_busy=retry_busy)
+            r = tc.get("/tweets?limit=10&expand=author", scheduled=when, retry_busy=retry_busy)
         else:
             return writes(rng, when)
         r.tag = "read"
