@@ -28,6 +28,7 @@ from sqlalchemy import BigInteger, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import UTCDateTime, utcnow
+from .inbox import dialect_insert
 
 # The lock's key is two int4s: this namespace ("USER" in ASCII) and the
 # user's. That key space is separate from the one-bigint keys of
@@ -71,3 +72,10 @@ def lock_users(session: Session, user_ids: Iterable[int], *, exclusive: bool = F
     keys = sorted({user_key(user_id) for user_id in user_ids})
     if keys and session.get_bind().dialect.name == "postgresql":
         session.execute(_EXCLUSIVE_LOCKS if exclusive else _SHARED_LOCKS, {"keys": keys})
+
+
+def record_deletion(session: Session, model: type[DeletedUserMixin], user_id: int) -> None:
+    """Record that the user's deletion is applied here (again: nothing new),
+    so that the service's writes for them are refused from now on."""
+    session.execute(dialect_insert(session, model).values(user_id=user_id, deleted_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["user_id"]))

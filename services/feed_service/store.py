@@ -27,7 +27,7 @@ from common.inbox import (TweetCreated, TweetDeleted, UserDeleted, UserUpdated, 
                           first_seen)
 from common.problems import DependencyUnavailable, Problem
 from common.service_client import ServiceUnavailable
-from common.user_locks import lock_users
+from common.user_locks import lock_users, record_deletion
 
 from .models import DeletedUser, Follow, FollowerCount, ReceivedEvent
 from .settings import FeedSettings
@@ -375,9 +375,7 @@ class FeedStore:
         """Remove every follow to or from the user, and refuse any that a
         request checked against the user service just before the deletion;
         drop the timelines that showed their tweets."""
-        session.execute(dialect_insert(session, DeletedUser)
-                        .values(user_id=user_id, deleted_at=utcnow())
-                        .on_conflict_do_nothing(index_elements=["user_id"]))
+        record_deletion(session, DeletedUser, user_id)
         followers = self._followers(session, user_id)
         followees = list(session.scalars(
             select(Follow.followee_id).where(Follow.follower_id == user_id)))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from common import idempotency, user_locks
 from common.db import Database, utcnow
 from common.idempotency import Replay, Requested
-from common.inbox import UserDeleted, dialect_insert, first_seen
+from common.inbox import UserDeleted, first_seen
 from common.outbox import HttpSink, Relay, emit
 from common.pagination import page
 from common.problems import DependencyUnavailable, Problem
@@ -200,9 +200,7 @@ class TweetStore:
         """Delete the user's tweets, and refuse any that a request checked
         against the user service just before the deletion (under the user's
         lock, taken by apply_events: common.user_locks)."""
-        session.execute(dialect_insert(session, DeletedUser)
-                        .values(user_id=user_id, deleted_at=utcnow())
-                        .on_conflict_do_nothing(index_elements=["user_id"]))
+        user_locks.record_deletion(session, DeletedUser, user_id)
         session.execute(delete(_TWEETS).where(_TWEETS.c.user_id == user_id))
 
     def close(self) -> None:
