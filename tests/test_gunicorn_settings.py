@@ -3,6 +3,7 @@ Helm charts deploy and what `make run` serves, and the access log they
 ship with writes one JSON line per request. Offline: no server, no cluster."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -157,9 +158,16 @@ def _listening_pids(port: int) -> set[int]:
     return pids
 
 
-def probe_conf(directory: Path) -> Path:
-    """A gunicorn conf with the services' shared settings for the WSGI app
-    `app` in directory/probe_app.py."""
+@contextlib.contextmanager
+def probe_server(app_source: str):
+    """A real gunicorn with the services' shared settings, serving the WSGI
+    `app` defined by app_source; stopped and removed on exit."""
+    from support.servers import ServiceProcess
+
+    # Not pytest's tmp_path: a reload reads the conf again, and concurrent
+    # pytest sessions prune each other's old tmp_path directories.
+    directory = Path(tempfile.mkdtemp(prefix="chirp-probe-"))
+    (directory / "probe_app.py").write_text(app_source)
     conf = directory / "gunicorn.conf.py"
     conf.write_text(f"import sys\nsys.path.insert(0, {str(directory)!r})\n"
                     "from common.gunicorn_settings import *  # noqa\n"
@@ -167,7 +175,12 @@ def probe_conf(directory: Path) -> Path:
                     "from common.settings import ServerSettings\n"
                     "globals().update(server_settings(ServerSettings()))\n"
                     "wsgi_app = 'probe_app:app'\naccesslog = None\n")
-    return conf
+    svc = ServiceProcess("probe", config=conf).start()
+    try:
+        yield svc
+    finally:
+        svc.close()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
@@ -181,30 +194,23 @@ def test_each_worker_listens_and_a_stopping_one_leaves_the_port_at_once():
     import threading
     import time
 
-    from support.servers import ServiceProcess, _wait_for
+    from support.servers import _wait_for
 
-    # Not pytest's tmp_path: a reload reads the conf again, and concurrent
-    # pytest sessions prune each other's old tmp_path directories.
-    tmp_path = Path(tempfile.mkdtemp(prefix="chirp-probe-"))
-    (tmp_path / "probe_app.py").write_text(
-        "import time\n"
-        "def app(environ, start_response):\n"
-        "    if environ['PATH_INFO'] == '/slow':\n"
-        "        time.sleep(4)\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [b'ok']\n")
-    conf = probe_conf(tmp_path)
-    svc = ServiceProcess("probe", config=conf).start()
+    with probe_server(
+            "import time\n"
+            "def app(environ, start_response):\n"
+            "    if environ['PATH_INFO'] == '/slow':\n"
+            "        time.sleep(4)\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [b'ok']\n") as svc:
+        def get(path: str) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
+            try:
+                conn.request("GET", path)
+                return conn.getresponse().status
+            finally:
+                conn.close()
 
-    def get(path: str) -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
-        try:
-            conn.request("GET", path)
-            return conn.getresponse().status
-        finally:
-            conn.close()
-
-    try:
         old = set(svc.worker_pids())
         assert _listening_pids(svc.port) == old
         # Slow requests on 8 connections (spread over both workers) keep the
@@ -223,9 +229,6 @@ def test_each_worker_listens_and_a_stopping_one_leaves_the_port_at_once():
         for thread in threads:
             thread.join()
         assert slow == [200] * 8
-    finally:
-        svc.close()
-        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_workers_start_with_what_the_master_loaded_frozen():
@@ -234,22 +237,13 @@ def test_workers_start_with_what_the_master_loaded_frozen():
     the worker made since."""
     import urllib.request
 
-    from support.servers import ServiceProcess
-
-    tmp_path = Path(tempfile.mkdtemp(prefix="chirp-probe-"))
-    (tmp_path / "probe_app.py").write_text(
-        "import gc\n"
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [b'%d %d' % (gc.get_freeze_count(), len(gc.get_objects()))]\n")
-    conf = probe_conf(tmp_path)
-    svc = ServiceProcess("probe", config=conf).start()
-    try:
+    with probe_server(
+            "import gc\n"
+            "def app(environ, start_response):\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [b'%d %d' % (gc.get_freeze_count(), len(gc.get_objects()))]\n") as svc:
         with urllib.request.urlopen(f"http://127.0.0.1:{svc.port}/", timeout=10) as response:
             frozen, tracked = map(int, response.read().split())
-    finally:
-        svc.close()
-        shutil.rmtree(tmp_path, ignore_errors=True)
     # gunicorn, the settings and their libraries: tens of thousands of objects.
     assert frozen > 10_000, frozen
     assert tracked < frozen, (tracked, frozen)
