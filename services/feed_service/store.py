@@ -76,10 +76,12 @@ class FeedStore:
             raise Problem(422, "A user cannot follow themselves.",
                           type="urn:chirp:problem:self-follow",
                           errors=[{"field": "followee_id", "message": "same as follower_id"}])
+        # Asked even for a follow that exists: a user deleted a moment ago
+        # keeps their follows until the deletion's event removes them.
+        self._require_users(follower_id, followee_id)
         existing = self.get_follow(follower_id, followee_id)
         if existing is not None:
             return existing, False
-        self._require_users(follower_id, followee_id)
         with self.db.session() as session:
             # Either the users' deletion, if one is being applied, commits
             # first and is seen here, or it waits and deletes this follow.

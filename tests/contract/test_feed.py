@@ -61,6 +61,20 @@ def test_follow_needs_two_existing_distinct_users(feed_stack):
     assert feed_stack.count("feed_service", "follows") == 0
 
 
+def test_following_a_deleted_user_is_404_at_once_though_the_old_follow_is_still_there(feed_stack):
+    ali, deleted = feed_stack.create_user("Ali"), feed_stack.create_user("Gone")
+    assert feed_stack.request("DELETE", "user_service", f"/users/{deleted}").status_code == 204
+    wait_until(lambda: feed_stack.count("feed_service", "deleted_users") == 1, 5)
+    # The follow as it stands between the deletion and its event's arrival,
+    # when the user service no longer knows the followee.
+    with feed_stack.engines["feed_service"].begin() as connection:
+        connection.execute(text("INSERT INTO follows (follower_id, followee_id, created_at) "
+                                "VALUES (:follower, :followee, :at)"),
+                           {"follower": ali, "followee": deleted, "at": datetime.now(timezone.utc)})
+    problem(feed_stack.request("PUT", "feed_service", f"/follows/{ali}/{deleted}"), 404)
+    problem(feed_stack.request("PUT", "feed_service", f"/follows/{deleted}/{ali}"), 404)
+
+
 def test_follow_with_the_user_service_down_is_503_and_stores_nothing(feed_stack, closed_port_url):
     ali, bo = feed_stack.create_user("Ali"), feed_stack.create_user("Bo")
     app = feed_service.create_app(FeedSettings(
